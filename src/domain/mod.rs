@@ -1,0 +1,9 @@
+//! Pure domain logic: no Kafka, no actors, no clocks. Everything here is deterministic and tested
+//! on its own; the rest of the crate feeds it records and publishes what it returns.
+
+pub mod output;
+pub mod state;
+pub mod wire;
+
+pub use state::{Entry, Ignored, Outcome, PartitionState, Status, StatusChange};
+pub use wire::{Input, PartResponse, RecordError, RecordErrorKind};
