@@ -5,5 +5,5 @@ pub mod output;
 pub mod state;
 pub mod wire;
 
-pub use state::{Entry, Ignored, Outcome, PartitionState, Status, StatusChange};
+pub use state::{Entry, EntryCounts, Ignored, Outcome, PartitionState, Status, StatusChange};
 pub use wire::{Input, PartResponse, RecordError, RecordErrorKind};

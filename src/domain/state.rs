@@ -121,6 +121,17 @@ pub enum Outcome {
 #[derive(Debug, Default)]
 pub struct PartitionState {
     entries: HashMap<String, Entry>,
+    /// Markers by kind, kept on every change so metrics never scan the table.
+    published: usize,
+    cancelled: usize,
+}
+
+/// Entries by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EntryCounts {
+    pub open: usize,
+    pub published: usize,
+    pub cancelled: usize,
 }
 
 impl PartitionState {
@@ -140,17 +151,27 @@ impl PartitionState {
         self.entries.get(id)
     }
 
-    /// Counts of entries as `(open, published markers, cancelled markers)`.
-    pub fn counts(&self) -> (usize, usize, usize) {
-        self.entries.values().fold((0, 0, 0), |(o, p, c), e| match e {
-            Entry::Open(_) => (o + 1, p, c),
-            Entry::Published(_) => (o, p + 1, c),
-            Entry::Cancelled => (o, p, c + 1),
-        })
+    /// Entries by kind.
+    pub fn counts(&self) -> EntryCounts {
+        EntryCounts {
+            open: self.entries.len() - self.published - self.cancelled,
+            published: self.published,
+            cancelled: self.cancelled,
+        }
     }
 
-    /// Applies one validated input of this partition, in offset order.
+    /// Applies one validated input of this partition, in offset order, keeping the counts.
     pub fn apply(&mut self, input: Input) -> Outcome {
+        let outcome = self.apply_input(input);
+        match &outcome {
+            Outcome::Publish(_) => self.published += 1,
+            Outcome::Cancelled => self.cancelled += 1,
+            Outcome::Recorded | Outcome::Ignored(_) | Outcome::Rejected(_) => {}
+        }
+        outcome
+    }
+
+    fn apply_input(&mut self, input: Input) -> Outcome {
         match input {
             Input::Message { id, json } => self.apply_message(id, json.into_boxed_slice()),
             Input::Tombstone { id } => self.apply_tombstone(id),

@@ -127,7 +127,7 @@ fn counts_entries_by_kind() {
     state.apply(message("sent", 1));
     state.apply(ok("sent", 1, 1, "S"));
     state.apply(Input::Tombstone { id: "gone".into() });
-    assert_eq!(state.counts(), (1, 1, 1));
+    assert_eq!(state.counts(), EntryCounts { open: 1, published: 1, cancelled: 1 });
 }
 
 /// One record of a generated interleaving.

@@ -1,0 +1,119 @@
+//! The router: owns the partition actors, creates them when partitions are assigned, dispatches
+//! consumed batches to them, and on revocation drains them and commits before they stop.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use futures::future::join_all;
+
+use super::TopicNames;
+use super::partition::{PartitionActor, Process, Stop};
+use super::sink::{Commit, Sink, SinkError};
+use crate::health::Health;
+use crate::kafka::records::InputRecord;
+use crate::telemetry::Metrics;
+
+/// A batch of consumed records of any assigned partitions, in consumption order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Dispatch(pub Vec<InputRecord>);
+
+/// Partitions newly assigned to this instance.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Assign(pub Vec<i32>);
+
+/// Give up every partition: drain, commit, stop. Answers once the commit is done.
+#[derive(Message)]
+#[rtype(result = "Result<(), SinkError>")]
+pub struct RevokeAll;
+
+pub struct Router {
+    partitions: HashMap<i32, Addr<PartitionActor>>,
+    workers: Vec<ArbiterHandle>,
+    next_worker: usize,
+    sink: Addr<Sink>,
+    topics: Arc<TopicNames>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+impl Router {
+    pub fn new(
+        workers: Vec<ArbiterHandle>,
+        sink: Addr<Sink>,
+        topics: Arc<TopicNames>,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self { partitions: HashMap::new(), workers, next_worker: 0, sink, topics, metrics, health }
+    }
+
+    fn start_partition(&mut self, partition: i32) -> Addr<PartitionActor> {
+        let worker = &self.workers[self.next_worker % self.workers.len()];
+        self.next_worker += 1;
+        let (sink, topics, metrics) = (self.sink.clone(), self.topics.clone(), self.metrics.clone());
+        PartitionActor::start_in_arbiter(worker, move |_| PartitionActor::new(partition, sink, topics, metrics))
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+}
+
+impl Handler<Dispatch> for Router {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, Dispatch(records): Dispatch, _ctx: &mut Self::Context) -> Self::Result {
+        let mut by_partition: HashMap<i32, Vec<InputRecord>> = HashMap::new();
+        for record in records {
+            by_partition.entry(record.partition).or_default().push(record);
+        }
+        let mut pending = Vec::with_capacity(by_partition.len());
+        for (partition, records) in by_partition {
+            match self.partitions.get(&partition) {
+                // Enqueued now, in order; the returned future only waits for completion.
+                Some(actor) => pending.push(actor.send(Process(records))),
+                // Not ours (any more): its offsets are never committed here, so its owner will
+                // consume these records again. Nothing is lost by dropping them.
+                None => tracing::warn!(partition, records = records.len(), "Dropping records of unassigned partition"),
+            }
+        }
+        Box::pin(async move {
+            join_all(pending).await;
+        })
+    }
+}
+
+impl Handler<Assign> for Router {
+    type Result = ();
+
+    fn handle(&mut self, Assign(partitions): Assign, _ctx: &mut Self::Context) {
+        for partition in partitions {
+            if !self.partitions.contains_key(&partition) {
+                let actor = self.start_partition(partition);
+                self.partitions.insert(partition, actor);
+            }
+        }
+        self.metrics.assigned_partitions.set(self.partitions.len() as i64);
+        self.health.set_assigned(self.partitions.keys().copied().collect());
+    }
+}
+
+impl Handler<RevokeAll> for Router {
+    type Result = ResponseFuture<Result<(), SinkError>>;
+
+    fn handle(&mut self, _: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
+        let stopping: Vec<_> = self.partitions.drain().map(|(_, actor)| actor.send(Stop)).collect();
+        self.metrics.assigned_partitions.set(0);
+        self.health.set_assigned(Vec::new());
+        let sink = self.sink.clone();
+        Box::pin(async move {
+            // Each actor answers Stop only after it enqueued all its outputs to the sink, so the
+            // commit below covers everything processed for the revoked partitions.
+            join_all(stopping).await;
+            sink.send(Commit).await.unwrap_or(Err(SinkError::Stopped))
+        })
+    }
+}

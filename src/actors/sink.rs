@@ -1,0 +1,217 @@
+//! The sink: owns the process's one transactional producer (KIP-447), produces every output of
+//! the partition actors into the open transaction, and commits it with the consumed offsets every
+//! commit interval — so outputs, dead letters and offsets become visible together or not at all.
+//!
+//! It runs on its own arbiter (thread) because librdkafka's transaction calls block.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::TopicNames;
+use crate::domain::{RecordErrorKind, Status};
+use crate::kafka::consumer::GroupConsumer;
+use crate::kafka::records::{Destination, OutputRecord, Source};
+use crate::telemetry::Metrics;
+
+/// How long one transactional call may block before it counts as failed.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Outputs of one processed batch of a partition, and the input offsets they account for.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SinkBatch {
+    pub partition: i32,
+    pub outputs: Vec<OutputRecord>,
+    /// Next offset to consume per [`Source`] index, if the batch had records of that source.
+    pub next_offsets: [Option<i64>; 2],
+}
+
+/// Commit the open transaction now (before partitions are given up, or at shutdown).
+#[derive(Message)]
+#[rtype(result = "Result<(), SinkError>")]
+pub struct Commit;
+
+/// Why the sink could not commit. Every variant ends the process: the open transaction is
+/// aborted by the broker, and a restart resumes from the last committed offsets.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("transaction failed and was aborted: {0}")]
+    Aborted(KafkaError),
+    #[error("producer is fatally failed (e.g. fenced by a newer instance with the same transactional id): {0}")]
+    Fatal(KafkaError),
+    #[error("consumer has no group metadata (not a group member)")]
+    NoGroupMetadata,
+    #[error("the sink actor has stopped")]
+    Stopped,
+}
+
+/// What the open transaction holds.
+#[derive(Default)]
+struct OpenTransaction {
+    offsets: HashMap<(Source, i32), i64>,
+    statuses: HashMap<Status, u64>,
+    dead_letters: HashMap<RecordErrorKind, u64>,
+}
+
+pub struct Sink {
+    producer: ThreadedProducer<DefaultProducerContext>,
+    consumer: Arc<GroupConsumer>,
+    topics: Arc<TopicNames>,
+    metrics: Arc<Metrics>,
+    commit_interval: Duration,
+    open: Option<OpenTransaction>,
+}
+
+impl Sink {
+    pub fn new(
+        producer: ThreadedProducer<DefaultProducerContext>,
+        consumer: Arc<GroupConsumer>,
+        topics: Arc<TopicNames>,
+        metrics: Arc<Metrics>,
+        commit_interval: Duration,
+    ) -> Self {
+        Self { producer, consumer, topics, metrics, commit_interval, open: None }
+    }
+
+    fn produce(&mut self, batch: SinkBatch) -> Result<(), SinkError> {
+        if self.open.is_none() {
+            self.producer.begin_transaction().map_err(classify)?;
+            self.open = Some(OpenTransaction::default());
+        }
+        for output in &batch.outputs {
+            self.send(output)?;
+        }
+        let open = self.open.as_mut().expect("opened above");
+        for output in batch.outputs {
+            match output.destination {
+                Destination::Status(status) => *open.statuses.entry(status).or_default() += 1,
+                Destination::DeadLetter(kind) => *open.dead_letters.entry(kind).or_default() += 1,
+            }
+        }
+        for source in Source::ALL {
+            if let Some(next) = batch.next_offsets[source.index()] {
+                open.offsets.insert((source, batch.partition), next);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, output: &OutputRecord) -> Result<(), SinkError> {
+        let topic = match output.destination {
+            Destination::Status(_) => &self.topics.status,
+            Destination::DeadLetter(_) => &self.topics.dead_letter,
+        };
+        let mut headers = OwnedHeaders::new_with_capacity(output.headers.len());
+        for (key, value) in &output.headers {
+            headers = headers.insert(Header { key, value: Some(value) });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(output.partition).headers(headers);
+        if let Some(key) = &output.key {
+            record = record.key(key);
+        }
+        if let Some(value) = &output.value {
+            record = record.payload(value);
+        }
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    // librdkafka's queue is full: wait for deliveries to drain it (backpressure).
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((error, _)) => return Err(self.abort(error)),
+            }
+        }
+    }
+
+    /// Commits the open transaction with the consumed offsets, if there is one.
+    fn commit(&mut self) -> Result<(), SinkError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut offsets = TopicPartitionList::with_capacity(open.offsets.len());
+        for ((source, partition), next) in &open.offsets {
+            offsets
+                .add_partition_offset(self.topics.input(*source), *partition, Offset::Offset(*next))
+                .map_err(|e| self.abort(e))?;
+        }
+        let group = self.consumer.group_metadata().ok_or(SinkError::NoGroupMetadata)?;
+        if let Err(error) = self.producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT) {
+            return Err(self.abort(error));
+        }
+        if let Err(error) = self.producer.commit_transaction(TRANSACTION_TIMEOUT) {
+            return Err(self.abort(error));
+        }
+        self.metrics.transaction_commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.transactions_committed.inc();
+        for (status, n) in open.statuses {
+            self.metrics.status(status).inc_by(n);
+        }
+        for (kind, n) in open.dead_letters {
+            self.metrics.dead_letter(kind).inc_by(n);
+        }
+        Ok(())
+    }
+
+    /// Aborts the open transaction after `error`, unless the producer is fatally failed.
+    fn abort(&mut self, error: KafkaError) -> SinkError {
+        self.open = None;
+        if let SinkError::Fatal(e) = classify(error.clone()) {
+            return SinkError::Fatal(e);
+        }
+        self.metrics.transactions_aborted.inc();
+        if let Err(abort_error) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+            return SinkError::Fatal(abort_error);
+        }
+        SinkError::Aborted(error)
+    }
+}
+
+fn classify(error: KafkaError) -> SinkError {
+    match &error {
+        KafkaError::Transaction(e) if e.is_fatal() => SinkError::Fatal(error),
+        _ => SinkError::Aborted(error),
+    }
+}
+
+impl Actor for Sink {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(64);
+        ctx.run_interval(self.commit_interval, |sink, _ctx| {
+            if let Err(error) = sink.commit() {
+                crate::app::fail(&error.to_string());
+            }
+        });
+    }
+}
+
+impl Handler<SinkBatch> for Sink {
+    type Result = ();
+
+    fn handle(&mut self, batch: SinkBatch, _ctx: &mut Self::Context) {
+        if let Err(error) = self.produce(batch) {
+            crate::app::fail(&error.to_string());
+        }
+    }
+}
+
+impl Handler<Commit> for Sink {
+    type Result = Result<(), SinkError>;
+
+    fn handle(&mut self, _: Commit, _ctx: &mut Self::Context) -> Self::Result {
+        self.commit()
+    }
+}

@@ -1,0 +1,101 @@
+//! Wiring: checks topics, builds the Kafka clients and the actors, serves HTTP, and runs until
+//! shutdown. `main` only parses configuration and calls [`run`]; tests drive the same binary.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+
+use crate::actors::TopicNames;
+use crate::actors::router::Router;
+use crate::actors::sink::Sink;
+use crate::config::Config;
+use crate::health::Health;
+use crate::kafka::consumer::{self, GroupConsumer, RebalanceHandler};
+use crate::kafka::{settings, topics};
+use crate::telemetry::Metrics;
+
+/// Ends the process after an error that the tracker cannot repair in place (a failed
+/// transaction, a fenced producer, an inconsistent assignment). Nothing is lost: the open
+/// transaction is aborted by the broker and the restarted process resumes from the last commit.
+pub fn fail(reason: &str) -> ! {
+    tracing::error!(reason, "Fatal error; exiting so the orchestrator restarts the tracker");
+    std::process::exit(1);
+}
+
+/// Runs the tracker until `shutdown` resolves, then commits what was processed and returns.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
+    let topic_names = Arc::new(TopicNames::from_config(&config));
+
+    let partitions = topics::prepare(&config).await?;
+    tracing::info!(partitions, sent = %config.sent_topic, responses = %config.responses_topic, "Input topics are co-partitioned");
+
+    let (server, bound) = crate::http::serve(config.http_listen, metrics.clone(), health.clone())
+        .with_context(|| format!("cannot listen on {}", config.http_listen))?;
+    tracing::info!(address = %bound, "Serving /metrics, /healthz and /readyz");
+    let server_handle = server.handle();
+    actix_rt::spawn(server);
+
+    let handler = RebalanceHandler::new(topic_names.clone(), metrics.clone());
+    let consumer: Arc<GroupConsumer> =
+        Arc::new(settings::consumer(&config).create_with_context(handler).context("cannot create the consumer")?);
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        settings::producer(&config).create().context("cannot create the producer")?;
+    let producer =
+        actix_rt::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(60)).map(|()| producer))
+            .await?
+            .context("cannot initialise transactions")?;
+    tracing::info!(transactional_id = %settings::transactional_id(&config), "Transactions initialised");
+
+    let sink_thread = Arbiter::new();
+    let sink = {
+        let (consumer, topics, metrics) = (consumer.clone(), topic_names.clone(), metrics.clone());
+        let interval = config.commit_interval();
+        Sink::start_in_arbiter(&sink_thread.handle(), move |_| Sink::new(producer, consumer, topics, metrics, interval))
+    };
+    let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
+    let router =
+        Router::new(workers.iter().map(Arbiter::handle).collect(), sink, topic_names.clone(), metrics, health.clone())
+            .start();
+    consumer.context().set_router(router.clone());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    {
+        let (consumer, router, topics, stop) = (consumer.clone(), router.clone(), topic_names.clone(), stop.clone());
+        let max_batch = config.max_batch_records.max(1);
+        std::thread::Builder::new().name("consumer".into()).spawn(move || {
+            let result = consumer::run(consumer, router, topics, max_batch, stop);
+            let _ = done_tx.send(result);
+        })?;
+    }
+
+    let mut done_rx = std::pin::pin!(done_rx);
+    tokio::select! {
+        () = shutdown => tracing::info!("Shutdown requested"),
+        result = &mut done_rx => {
+            result.context("consumer thread panicked")?.context("consumer failed")?;
+        }
+    }
+    health.set_shutting_down();
+    stop.store(true, Ordering::Release);
+    match tokio::time::timeout(config.shutdown_timeout(), &mut done_rx).await {
+        Ok(Ok(result)) => result.context("consumer failed during shutdown")?,
+        Ok(Err(_)) => anyhow::bail!("consumer thread panicked during shutdown"),
+        Err(_) => anyhow::bail!("shutdown did not finish within {:?}", config.shutdown_timeout()),
+    }
+    server_handle.stop(true).await;
+    for worker in workers {
+        worker.stop();
+    }
+    sink_thread.stop();
+    tracing::info!("Stopped cleanly");
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Command-line and environment configuration.
+//!
+//! Every flag has an `SMS_TRACKER_*` environment variable, so the Helm chart can configure the
+//! tracker without templating a command line.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Tracks SMS message status on Kafka: joins sent messages with their parts' submit responses and
+/// publishes each status change exactly once.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "sms-tracker", version)]
+pub struct Config {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "SMS_TRACKER_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
+    pub bootstrap_servers: String,
+
+    /// Consumer group id, and prefix of the tracker's transactional id and internal topics.
+    #[arg(long, env = "SMS_TRACKER_APPLICATION_ID", default_value = "sms-tracker")]
+    pub application_id: String,
+
+    /// Stable name of this instance (e.g. the pod name); part of the transactional id, so that a
+    /// restarted instance fences its own predecessor at once instead of waiting for a timeout.
+    #[arg(long, env = "SMS_TRACKER_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// Use static group membership (`group.instance.id` = instance id) so restarts within the
+    /// session timeout do not rebalance the group.
+    #[arg(long, env = "SMS_TRACKER_STATIC_MEMBERSHIP")]
+    pub static_membership: bool,
+
+    /// Input topic of whole messages written by the gateway.
+    #[arg(long, env = "SMS_TRACKER_SENT_TOPIC", default_value = "sent-messages")]
+    pub sent_topic: String,
+
+    /// Input topic of the parts' SMPP submit responses.
+    #[arg(long, env = "SMS_TRACKER_RESPONSES_TOPIC", default_value = "submit-responses")]
+    pub responses_topic: String,
+
+    /// Output topic of status changes.
+    #[arg(long, env = "SMS_TRACKER_STATUS_TOPIC", default_value = "message-status")]
+    pub status_topic: String,
+
+    /// Output topic of records that could not be processed, with the reason in headers.
+    #[arg(long, env = "SMS_TRACKER_DEAD_LETTER_TOPIC", default_value = "message-status-dead-letters")]
+    pub dead_letter_topic: String,
+
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "SMS_TRACKER_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
+    pub http_listen: SocketAddr,
+
+    /// How often the open transaction is committed; bounds the latency of published statuses.
+    #[arg(long, env = "SMS_TRACKER_COMMIT_INTERVAL_MS", default_value_t = 100)]
+    pub commit_interval_ms: u64,
+
+    /// Create missing input topics (for demos and tests; in production the gateway owns them).
+    #[arg(long, env = "SMS_TRACKER_CREATE_TOPICS")]
+    pub create_topics: bool,
+
+    /// Partition count of input topics created by --create-topics.
+    #[arg(long, env = "SMS_TRACKER_PARTITIONS", default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Replication factor of topics the tracker creates; -1 takes the broker's default.
+    #[arg(long, env = "SMS_TRACKER_REPLICATION_FACTOR", default_value_t = -1)]
+    pub replication_factor: i32,
+
+    /// Extra librdkafka properties `key=value` (e.g. security.protocol=SASL_SSL), comma-separated
+    /// or repeated. Properties the tracker's guarantees depend on cannot be overridden.
+    #[arg(long = "kafka-property", env = "SMS_TRACKER_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+
+    /// Most records handed to the partition actors at once.
+    #[arg(long, env = "SMS_TRACKER_MAX_BATCH_RECORDS", default_value_t = 2000)]
+    pub max_batch_records: usize,
+
+    /// Threads running partition actors; 0 means one per CPU core.
+    #[arg(long, env = "SMS_TRACKER_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
+    /// How long a graceful shutdown (SIGTERM) may take before the tracker gives up and exits.
+    #[arg(long, env = "SMS_TRACKER_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub shutdown_timeout_seconds: u64,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "SMS_TRACKER_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms.max(1))
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_seconds)
+    }
+
+    /// The instance id, falling back to the host name (the pod name on Kubernetes).
+    pub fn instance_name(&self) -> String {
+        self.instance_id
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("pid-{}", std::process::id()))
+    }
+
+    pub fn worker_count(&self) -> usize {
+        if self.worker_threads > 0 {
+            self.worker_threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        }
+    }
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    let (key, value) = s.split_once('=').ok_or_else(|| format!("expected key=value, got {s:?}"))?;
+    Ok((key.trim().to_owned(), value.trim().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_wire_contract() {
+        let config = Config::try_parse_from(["sms-tracker"]).unwrap();
+        assert_eq!(config.sent_topic, "sent-messages");
+        assert_eq!(config.responses_topic, "submit-responses");
+        assert_eq!(config.status_topic, "message-status");
+        assert_eq!(config.dead_letter_topic, "message-status-dead-letters");
+        assert_eq!(config.commit_interval(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn kafka_properties_are_key_value_pairs() {
+        let config =
+            Config::try_parse_from(["sms-tracker", "--kafka-property", "a=1,b=x=y", "--kafka-property", "c=3"])
+                .unwrap();
+        assert_eq!(
+            config.kafka_properties,
+            vec![("a".into(), "1".into()), ("b".into(), "x=y".into()), ("c".into(), "3".into())]
+        );
+        assert!(Config::try_parse_from(["sms-tracker", "--kafka-property", "novalue"]).is_err());
+    }
+}

@@ -1,0 +1,162 @@
+//! The consumer thread: polls both input topics on a dedicated OS thread (librdkafka's poll and
+//! rebalance callbacks block), batches records and hands them to the router with bounded
+//! in-flight batches, so a slow pipeline slows consumption instead of filling memory.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix::Addr;
+use futures::executor::block_on;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientContext, Message, TopicPartitionList};
+
+use crate::actors::TopicNames;
+use crate::actors::router::{Assign, Dispatch, RevokeAll, Router};
+use crate::kafka::records::{InputRecord, Source};
+use crate::telemetry::Metrics;
+
+/// The group consumer of both inputs.
+pub type GroupConsumer = BaseConsumer<RebalanceHandler>;
+
+/// How many dispatched batches may be in the pipeline at once.
+const MAX_IN_FLIGHT_BATCHES: usize = 3;
+
+/// Reacts to rebalances on the consumer thread, inside `poll`, before librdkafka changes the
+/// assignment: on revoke everything processed is committed first; on assign the partition actors
+/// exist before the first record of their partition arrives.
+pub struct RebalanceHandler {
+    router: OnceLock<Addr<Router>>,
+    topics: Arc<TopicNames>,
+    metrics: Arc<Metrics>,
+}
+
+impl RebalanceHandler {
+    pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>) -> Self {
+        Self { router: OnceLock::new(), topics, metrics }
+    }
+
+    /// Connects the handler to the router; called once, before the first poll.
+    pub fn set_router(&self, router: Addr<Router>) {
+        let _ = self.router.set(router);
+    }
+
+    fn router(&self) -> &Addr<Router> {
+        self.router.get().expect("router is set before the first poll")
+    }
+}
+
+impl ClientContext for RebalanceHandler {}
+
+impl ConsumerContext for RebalanceHandler {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Partitions revoked: committing before giving them up");
+                revoke_all(self.router());
+            }
+            Rebalance::Assign(assignment) => {
+                self.metrics.rebalances.inc();
+                match co_partitioned(assignment, &self.topics) {
+                    Ok(partitions) => {
+                        tracing::info!(?partitions, "Partitions assigned");
+                        if block_on(self.router().send(Assign(partitions))).is_err() {
+                            crate::app::fail("router stopped during assignment");
+                        }
+                    }
+                    Err(reason) => crate::app::fail(&reason),
+                }
+            }
+            Rebalance::Error(error) => tracing::error!(%error, "Rebalance failed"),
+        }
+    }
+}
+
+/// Drains, commits and stops every partition actor; any failure ends the process.
+pub fn revoke_all(router: &Addr<Router>) {
+    match block_on(router.send(RevokeAll)) {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => crate::app::fail(&format!("commit before revoking partitions failed: {error}")),
+        Err(_) => crate::app::fail("router stopped while revoking partitions"),
+    }
+}
+
+/// The partitions of an assignment, which must be the same for both input topics.
+fn co_partitioned(assignment: &TopicPartitionList, topics: &TopicNames) -> Result<Vec<i32>, String> {
+    let of = |topic: &str| {
+        let mut partitions: Vec<i32> =
+            assignment.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect();
+        partitions.sort_unstable();
+        partitions
+    };
+    let (sent, responses) = (of(&topics.sent), of(&topics.responses));
+    if sent != responses {
+        return Err(format!(
+            "assignment is not co-partitioned: {} {sent:?} vs {} {responses:?} (partition counts changed?)",
+            topics.sent, topics.responses
+        ));
+    }
+    Ok(sent)
+}
+
+/// Polls until `shutdown` is set, then commits what was processed and leaves the group.
+pub fn run(
+    consumer: Arc<GroupConsumer>,
+    router: Addr<Router>,
+    topics: Arc<TopicNames>,
+    max_batch: usize,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), KafkaError> {
+    consumer.subscribe(&[&topics.sent, &topics.responses])?;
+    let mut in_flight = VecDeque::new();
+    while !shutdown.load(Ordering::Acquire) {
+        let batch = poll_batch(&consumer, &topics, max_batch)?;
+        if batch.is_empty() {
+            continue;
+        }
+        in_flight.push_back(router.send(Dispatch(batch)));
+        while in_flight.len() >= MAX_IN_FLIGHT_BATCHES {
+            if let Some(oldest) = in_flight.pop_front() {
+                let _ = block_on(oldest);
+            }
+        }
+    }
+    tracing::info!("Shutting down: committing processed records and leaving the group");
+    for batch in in_flight {
+        let _ = block_on(batch);
+    }
+    revoke_all(&router);
+    consumer.unsubscribe();
+    Ok(())
+}
+
+/// Waits briefly for the first record, then takes what is already fetched, up to `max_batch`.
+fn poll_batch(consumer: &GroupConsumer, topics: &TopicNames, max_batch: usize) -> Result<Vec<InputRecord>, KafkaError> {
+    let mut batch = Vec::new();
+    let mut timeout = Duration::from_millis(100);
+    while batch.len() < max_batch {
+        match consumer.poll(timeout) {
+            None => break,
+            Some(Ok(message)) => {
+                let source =
+                    if message.topic() == topics.sent { Source::SentMessages } else { Source::SubmitResponses };
+                batch.push(InputRecord::from_message(source, &message));
+            }
+            Some(Err(error)) => {
+                if is_fatal(&error) {
+                    return Err(error);
+                }
+                tracing::warn!(%error, "Consumer error; librdkafka retries on its own");
+            }
+        }
+        timeout = Duration::ZERO;
+    }
+    Ok(batch)
+}
+
+fn is_fatal(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced))
+}

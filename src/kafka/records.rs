@@ -1,0 +1,66 @@
+//! Owned records passed between the consumer thread, the actors and the sink.
+
+use rdkafka::Message;
+use rdkafka::message::BorrowedMessage;
+
+use crate::domain::{RecordErrorKind, Status};
+
+/// Which input topic a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    SentMessages,
+    SubmitResponses,
+}
+
+impl Source {
+    pub const ALL: [Source; 2] = [Source::SentMessages, Source::SubmitResponses];
+
+    pub fn index(self) -> usize {
+        match self {
+            Source::SentMessages => 0,
+            Source::SubmitResponses => 1,
+        }
+    }
+}
+
+/// A consumed input record, detached from librdkafka's buffers.
+#[derive(Debug, Clone)]
+pub struct InputRecord {
+    pub source: Source,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    /// Record timestamp in milliseconds since the epoch, if the broker gave one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl InputRecord {
+    pub fn from_message(source: Source, message: &BorrowedMessage<'_>) -> Self {
+        Self {
+            source,
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            timestamp_ms: message.timestamp().to_millis(),
+        }
+    }
+}
+
+/// Which output topic a record goes to, and what it counts as once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    Status(Status),
+    DeadLetter(RecordErrorKind),
+}
+
+/// A record to produce inside the current transaction.
+#[derive(Debug, Clone)]
+pub struct OutputRecord {
+    pub destination: Destination,
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+}

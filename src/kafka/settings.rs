@@ -1,0 +1,102 @@
+//! The one place where configuration becomes librdkafka settings.
+//!
+//! User properties are applied first; the settings the tracker's guarantees depend on are forced
+//! afterwards, each with the reason, so a pass-through property cannot silently break them.
+
+use rdkafka::ClientConfig;
+
+use crate::config::Config;
+
+/// Settings shared by every client: bootstrap servers and the user's pass-through properties
+/// (security, timeouts, ...).
+fn base(config: &Config) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.bootstrap_servers);
+    client.set("client.id", format!("{}-{}", config.application_id, config.instance_name()));
+    for (key, value) in &config.kafka_properties {
+        client.set(key, value);
+    }
+    client
+}
+
+/// The group consumer of both input topics.
+pub fn consumer(config: &Config) -> ClientConfig {
+    let mut client = base(config);
+    set_default(&mut client, "auto.offset.reset", "earliest");
+    // Offsets are committed inside the producer's transactions, never by the consumer itself.
+    client.set("enable.auto.commit", "false");
+    client.set("enable.auto.offset.store", "false");
+    // Only committed outputs of transactional producers may be read (changelog, reprocessing).
+    client.set("isolation.level", "read_committed");
+    client.set("group.id", &config.application_id);
+    // `range` gives one consumer partition p of both topics together (equal partition counts);
+    // the join is only correct then. Sticky/cooperative assignors spread them independently.
+    client.set("partition.assignment.strategy", "range");
+    client.set("group.protocol", "classic");
+    client.set("enable.partition.eof", "false");
+    if config.static_membership {
+        client.set("group.instance.id", config.instance_name());
+    }
+    client
+}
+
+/// The transactional producer of outputs, dead letters and (later) changelog records.
+pub fn producer(config: &Config) -> ClientConfig {
+    let mut client = base(config);
+    set_default(&mut client, "linger.ms", "5");
+    set_default(&mut client, "compression.type", "lz4");
+    // A short transaction timeout bounds how long a crashed instance's open transaction blocks
+    // read_committed readers of its partitions, when another instance takes them over.
+    set_default(&mut client, "transaction.timeout.ms", "10000");
+    // One producer per process (KIP-447): the id is stable per instance, so a restarted instance
+    // aborts its predecessor's open transaction at once.
+    client.set("transactional.id", transactional_id(config));
+    client.set("enable.idempotence", "true");
+    client.set("acks", "all");
+    client
+}
+
+/// Administrative client for topic checks and creation.
+pub fn admin(config: &Config) -> ClientConfig {
+    base(config)
+}
+
+/// Applies a tracker default only where the user did not set the property.
+fn set_default(client: &mut ClientConfig, key: &str, value: &str) {
+    if client.get(key).is_none() {
+        client.set(key, value);
+    }
+}
+
+pub fn transactional_id(config: &Config) -> String {
+    format!("{}-{}", config.application_id, config.instance_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn guarantees_cannot_be_overridden_by_pass_through_properties() {
+        let config = Config::try_parse_from([
+            "sms-tracker",
+            "--instance-id",
+            "pod-0",
+            "--kafka-property",
+            "enable.auto.commit=true,isolation.level=read_uncommitted,partition.assignment.strategy=cooperative-sticky",
+            "--kafka-property",
+            "security.protocol=SASL_SSL,linger.ms=20",
+        ])
+        .unwrap();
+        let consumer = consumer(&config);
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(consumer.get("isolation.level"), Some("read_committed"));
+        assert_eq!(consumer.get("partition.assignment.strategy"), Some("range"));
+        assert_eq!(consumer.get("security.protocol"), Some("SASL_SSL"));
+        let producer = producer(&config);
+        assert_eq!(producer.get("transactional.id"), Some("sms-tracker-pod-0"));
+        assert_eq!(producer.get("linger.ms"), Some("20"));
+    }
+}

@@ -1,0 +1,330 @@
+//! Shared helpers for the integration tests: they run against the real Kafka broker started by
+//! `scripts/kafka.sh start` (`KAFKA_BOOTSTRAP`, default localhost:9092). Each test makes its own
+//! topics and consumer group, so tests run in parallel on one broker; waiting is always for a
+//! condition with a deadline, never a fixed sleep.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "localhost:9092".into())
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Polls `condition` until it returns `Some`, or panics with `what` after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut condition: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The four topics and the group of one test.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub app_id: String,
+    pub sent: String,
+    pub responses: String,
+    pub status: String,
+    pub dead_letters: String,
+}
+
+impl Scenario {
+    /// Names only; topics are created by [`Scenario::create_inputs`] or the tracker.
+    pub fn new(test: &str) -> Self {
+        let id = unique(test);
+        Self {
+            app_id: format!("{id}-app"),
+            sent: format!("{id}-sent"),
+            responses: format!("{id}-responses"),
+            status: format!("{id}-status"),
+            dead_letters: format!("{id}-dlq"),
+        }
+    }
+
+    pub fn create_inputs(&self, sent_partitions: i32, responses_partitions: i32) {
+        create_topic(&self.sent, sent_partitions);
+        create_topic(&self.responses, responses_partitions);
+    }
+
+    pub fn tracker_args(&self) -> Vec<String> {
+        [
+            ("--bootstrap-servers", bootstrap()),
+            ("--application-id", self.app_id.clone()),
+            ("--sent-topic", self.sent.clone()),
+            ("--responses-topic", self.responses.clone()),
+            ("--status-topic", self.status.clone()),
+            ("--dead-letter-topic", self.dead_letters.clone()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_owned(), v])
+        .collect()
+    }
+
+    /// Waits until the tracker's group has committed every input record (all processed), then
+    /// returns every committed record of `topic`. Asserting on this result proves both presence
+    /// and absence: nothing more can arrive from the inputs already written.
+    pub fn settled_output(&self, topic: &str) -> Vec<OwnedMessage> {
+        self.wait_caught_up();
+        read_to_end(topic)
+    }
+
+    pub fn wait_caught_up(&self) {
+        let consumer = consumer_with_group(&self.app_id);
+        let mut inputs = TopicPartitionList::new();
+        for topic in [&self.sent, &self.responses] {
+            for (partition, end) in end_offsets(topic) {
+                inputs.add_partition_offset(topic, partition, Offset::Offset(end)).unwrap();
+            }
+        }
+        wait_for("the tracker to commit all input offsets", DEADLINE, || {
+            let committed = consumer.committed_offsets(inputs.clone(), Duration::from_secs(10)).ok()?;
+            let behind = inputs.elements().iter().any(|wanted| {
+                let Offset::Offset(end) = wanted.offset() else { return true };
+                if end == 0 {
+                    return false;
+                }
+                let got = committed.find_partition(wanted.topic(), wanted.partition()).map(|e| e.offset());
+                !matches!(got, Some(Offset::Offset(c)) if c >= end)
+            });
+            (!behind).then_some(())
+        });
+    }
+}
+
+pub fn admin() -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client")
+}
+
+pub fn create_topic(topic: &str, partitions: i32) {
+    let admin = admin();
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = futures::executor::block_on(admin.create_topics([&new_topic], &AdminOptions::new()))
+        .expect("create topics request");
+    for result in results {
+        result.unwrap_or_else(|(t, e)| panic!("cannot create {t}: {e}"));
+    }
+}
+
+/// A producer of test input that partitions like the Java client (and the gateway).
+pub struct Input {
+    producer: BaseProducer,
+}
+
+impl Input {
+    pub fn new() -> Self {
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer");
+        Self { producer }
+    }
+
+    pub fn send(&self, topic: &str, key: Option<&str>, value: Option<&str>) {
+        self.send_bytes(topic, key.map(str::as_bytes), value.map(str::as_bytes));
+    }
+
+    pub fn send_bytes(&self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>) {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        self.producer.send(record).map_err(|(e, _)| e).expect("enqueue test record");
+        self.producer.flush(Duration::from_secs(30)).expect("deliver test record");
+    }
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn consumer_with_group(group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer")
+}
+
+/// High watermark per partition.
+pub fn end_offsets(topic: &str) -> Vec<(i32, i64)> {
+    let consumer = consumer_with_group(&unique("probe"));
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let partitions = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect::<Vec<_>>();
+    partitions
+        .into_iter()
+        .map(|p| (p, consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1))
+        .collect()
+}
+
+/// Every committed record of `topic`, read with read_committed up to the current end.
+pub fn read_to_end(topic: &str) -> Vec<OwnedMessage> {
+    let consumer = consumer_with_group(&unique("reader"));
+    let ends: HashMap<i32, i64> = end_offsets(topic).into_iter().collect();
+    let mut assignment = TopicPartitionList::new();
+    for partition in ends.keys() {
+        assignment.add_partition_offset(topic, *partition, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    wait_for(&format!("reading {topic} to its end"), DEADLINE, || {
+        while let Some(result) = consumer.poll(Duration::from_millis(100)) {
+            records.push(result.expect("consume").detach());
+        }
+        let position = consumer.position().ok()?;
+        let done = ends.iter().all(|(partition, end)| {
+            *end == 0 || matches!(position.find_partition(topic, *partition).map(|e| e.offset()), Some(Offset::Offset(p)) if p >= *end)
+        });
+        done.then_some(())
+    });
+    records
+}
+
+/// Waits until `topic` holds at least `count` committed records; returns them all.
+pub fn wait_for_records(topic: &str, count: usize) -> Vec<OwnedMessage> {
+    wait_for(&format!("{count} records on {topic}"), DEADLINE, || {
+        let records = read_to_end(topic);
+        (records.len() >= count).then_some(records)
+    })
+}
+
+pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = record.headers()?;
+    headers.iter().find(|h| h.key == name).and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+pub fn json(record: &OwnedMessage) -> serde_json::Value {
+    serde_json::from_slice(record.payload().expect("value")).expect("JSON value")
+}
+
+pub fn key(record: &OwnedMessage) -> String {
+    String::from_utf8(record.key().expect("key").to_vec()).expect("UTF-8 key")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A tracker process, killed when dropped.
+pub struct Tracker {
+    child: Child,
+    pub http_port: u16,
+    pub log: PathBuf,
+}
+
+impl Tracker {
+    /// Starts the tracker binary and waits until `/readyz` says ready.
+    pub fn start(scenario: &Scenario, extra: &[&str]) -> Self {
+        let tracker = Self::spawn(scenario, extra);
+        tracker.wait_ready();
+        tracker
+    }
+
+    pub fn spawn(scenario: &Scenario, extra: &[&str]) -> Self {
+        let http_port = free_port();
+        let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracker-logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let log = log_dir.join(format!("{}-{http_port}.log", scenario.app_id));
+        let child = Command::new(env!("CARGO_BIN_EXE_sms-tracker"))
+            .args(scenario.tracker_args())
+            .args(["--http-listen", &format!("127.0.0.1:{http_port}"), "--instance-id", &format!("i{http_port}")])
+            .args(extra)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start sms-tracker");
+        Self { child, http_port, log }
+    }
+
+    pub fn wait_ready(&self) {
+        wait_for("the tracker to become ready", DEADLINE, || {
+            (self.http_get("/readyz").map(|(status, _)| status) == Some(200)).then_some(())
+        });
+    }
+
+    /// `(status code, body)` of a GET on the tracker's HTTP server.
+    pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let status = response.split_whitespace().nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Some((status, body))
+    }
+
+    /// The value of an unlabelled or fully labelled metric line, e.g. `name{label="x"}`.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics")?;
+        body.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        unsafe_signal(self.child.id(), "TERM");
+        wait_for("the tracker to exit", DEADLINE, || self.child.try_wait().ok().flatten())
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        wait_for("the tracker to exit", DEADLINE, || self.child.try_wait().ok().flatten())
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
