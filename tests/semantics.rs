@@ -156,7 +156,9 @@ fn an_error_response_does_not_complete_a_part() {
 #[test]
 fn invalid_records_are_dead_lettered_with_reason_and_source() {
     let (s, tracker, input) = started("invalid");
-    let cases: Vec<(&str, Option<&[u8]>, Option<&[u8]>, &str)> = vec![
+    // (topic, key, value, what the reason must mention)
+    type Case<'a> = (&'a str, Option<&'a [u8]>, Option<&'a [u8]>, &'a str);
+    let cases: Vec<Case> = vec![
         (&s.sent, Some(b"k1"), Some(b"not json"), "JSON"),
         (&s.sent, Some(b"k2"), Some(br#"{"id":"k2"}"#), "status"),
         (&s.sent, Some(b"k3"), Some(br#"{"id":3,"status":"PENDING"}"#), "invalid type"),

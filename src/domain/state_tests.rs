@@ -199,7 +199,10 @@ fn events_of(id: usize, plan: &Plan) -> Vec<Event> {
 
 /// The oracle: replays the events with plain sets and says when (at which event index) the message
 /// becomes complete, and with which message version and supplier ids — or never.
-fn expected_sent(id: usize, events: &[Event], total: u8) -> Option<(usize, u32, Vec<(u8, Box<str>)>)> {
+/// When a message is expected to be published: event index, message version, parts.
+type ExpectedSent = (usize, u32, Vec<(u8, Box<str>)>);
+
+fn expected_sent(id: usize, events: &[Event], total: u8) -> Option<ExpectedSent> {
     let mut version = None;
     let mut accepted: Vec<Option<u32>> = vec![None; usize::from(total)];
     for (index, event) in events.iter().enumerate() {

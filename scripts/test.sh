@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every check and test, starting what they need (a real single-node Kafka broker) first.
+# This is `make test`, and exactly what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Kafka broker (fetched from Maven Central on first use)"
+scripts/kafka.sh start
+
+step "Formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+step "Unit, property and integration tests (against the real broker)"
+# Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
+cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}"
