@@ -12,11 +12,13 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
 use crate::actors::TopicNames;
+use crate::actors::partition::PartitionContext;
 use crate::actors::router::Router;
 use crate::actors::sink::Sink;
 use crate::config::Config;
 use crate::health::Health;
 use crate::kafka::consumer::{self, GroupConsumer, RebalanceHandler};
+use crate::kafka::restore::Restorer;
 use crate::kafka::{settings, topics};
 use crate::telemetry::Metrics;
 
@@ -54,25 +56,48 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             .context("cannot initialise transactions")?;
     tracing::info!(transactional_id = %settings::transactional_id(&config), "Transactions initialised");
 
+    let rewind = Arc::new(AtomicBool::new(false));
     let sink_thread = Arbiter::new();
     let sink = {
-        let (consumer, topics, metrics) = (consumer.clone(), topic_names.clone(), metrics.clone());
-        let interval = config.commit_interval();
-        Sink::start_in_arbiter(&sink_thread.handle(), move |_| Sink::new(producer, consumer, topics, metrics, interval))
+        let (consumer, topics, metrics, rewind) =
+            (consumer.clone(), topic_names.clone(), metrics.clone(), rewind.clone());
+        let (changelog, interval) = (config.changelog_topic(), config.commit_interval());
+        Sink::start_in_arbiter(&sink_thread.handle(), move |_| {
+            Sink::new(producer, consumer, topics, changelog, metrics, interval, rewind)
+        })
     };
+    let restorer = Arc::new(Restorer {
+        client: settings::restore_consumer(&config),
+        changelog_topic: config.changelog_topic(),
+        input_topics: [config.sent_topic.clone(), config.responses_topic.clone()],
+        group_consumer: consumer.clone(),
+        metrics: metrics.clone(),
+    });
     let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
-    let router =
-        Router::new(workers.iter().map(Arbiter::handle).collect(), sink, topic_names.clone(), metrics, health.clone())
-            .start();
+    let shared = PartitionContext {
+        sink: sink.clone(),
+        topics: topic_names.clone(),
+        metrics: metrics.clone(),
+        health: health.clone(),
+        restorer,
+    };
+    let router = Router::new(workers.iter().map(Arbiter::handle).collect(), shared).start();
     consumer.context().set_router(router.clone());
 
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     {
-        let (consumer, router, topics, stop) = (consumer.clone(), router.clone(), topic_names.clone(), stop.clone());
-        let max_batch = config.max_batch_records.max(1);
+        let pipeline = consumer::Pipeline {
+            consumer: consumer.clone(),
+            router,
+            sink,
+            topics: topic_names.clone(),
+            max_batch: config.max_batch_records.max(1),
+            rewind,
+        };
+        let stop = stop.clone();
         std::thread::Builder::new().name("consumer".into()).spawn(move || {
-            let result = consumer::run(consumer, router, topics, max_batch, stop);
+            let result = consumer::run(pipeline, stop);
             let _ = done_tx.send(result);
         })?;
     }

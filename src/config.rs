@@ -114,6 +114,11 @@ impl Config {
             .unwrap_or_else(|| format!("pid-{}", std::process::id()))
     }
 
+    /// The compacted topic holding the durable copy of every partition's state.
+    pub fn changelog_topic(&self) -> String {
+        format!("{}-state-changelog", self.application_id)
+    }
+
     pub fn worker_count(&self) -> usize {
         if self.worker_threads > 0 {
             self.worker_threads

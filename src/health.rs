@@ -18,13 +18,20 @@ impl Health {
         Self::default()
     }
 
-    /// Records the current assignment; an assignment (even an empty one) means the group was joined.
-    pub fn set_assigned(&self, partitions: Vec<i32>) {
+    /// Records a new assignment, each partition not ready until restored; an assignment (even an
+    /// empty one) means the group was joined.
+    pub fn set_assigned(&self, partitions: &[i32]) {
         self.partitions.clear();
         for partition in partitions {
-            self.partitions.insert(partition, true);
+            self.partitions.insert(*partition, false);
         }
         self.joined.store(true, Ordering::Release);
+    }
+
+    pub fn set_partition_ready(&self, partition: i32) {
+        if let Some(mut ready) = self.partitions.get_mut(&partition) {
+            *ready = true;
+        }
     }
 
     pub fn set_shutting_down(&self) {

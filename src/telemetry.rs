@@ -24,6 +24,9 @@ pub struct Metrics {
     pub transaction_commit_seconds: Histogram,
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounter,
+    pub records_restored: IntCounter,
+    pub partitions_restoring: IntGauge,
+    pub restore_seconds: Histogram,
 }
 
 impl Metrics {
@@ -70,6 +73,17 @@ impl Metrics {
         let rebalances =
             IntCounter::new("sms_tracker_rebalances_total", "Consumer group rebalances (assignments) seen.")
                 .expect("valid metric");
+        let records_restored =
+            IntCounter::new("sms_tracker_restored_records_total", "Changelog records replayed to restore state.")
+                .expect("valid metric");
+        let partitions_restoring =
+            IntGauge::new("sms_tracker_partitions_restoring", "Assigned partitions still restoring their state.")
+                .expect("valid metric");
+        let restore_seconds = Histogram::with_opts(
+            HistogramOpts::new("sms_tracker_restore_duration_seconds", "Time to restore one partition's state.")
+                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(records_consumed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(state_entries.clone()),
@@ -80,6 +94,9 @@ impl Metrics {
             Box::new(transaction_commit_seconds.clone()),
             Box::new(assigned_partitions.clone()),
             Box::new(rebalances.clone()),
+            Box::new(records_restored.clone()),
+            Box::new(partitions_restoring.clone()),
+            Box::new(restore_seconds.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(collector).expect("metric registered once");
@@ -99,6 +116,9 @@ impl Metrics {
             transaction_commit_seconds,
             assigned_partitions,
             rebalances,
+            records_restored,
+            partitions_restoring,
+            restore_seconds,
         }
     }
 

@@ -10,8 +10,10 @@ use super::TopicNames;
 use super::sink::{Sink, SinkBatch};
 use crate::domain::output::render_status;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
-use crate::domain::{Outcome, PartitionState, RecordError};
+use crate::domain::{Outcome, PartitionState, RecordError, snapshot};
+use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord, Source};
+use crate::kafka::restore::Restorer;
 use crate::telemetry::{Metrics, PartitionMetrics};
 
 /// Records of this actor's partition, in offset order.
@@ -24,28 +26,64 @@ pub struct Process(pub Vec<InputRecord>);
 #[rtype(result = "()")]
 pub struct Stop;
 
+/// What a partition actor shares with the rest of the pipeline.
+#[derive(Clone)]
+pub struct PartitionContext {
+    pub sink: Addr<Sink>,
+    pub topics: Arc<TopicNames>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub restorer: Arc<Restorer>,
+}
+
 pub struct PartitionActor {
     partition: i32,
     state: PartitionState,
-    sink: Addr<Sink>,
-    topics: Arc<TopicNames>,
-    metrics: Arc<Metrics>,
+    shared: PartitionContext,
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
 }
 
 impl PartitionActor {
-    pub fn new(partition: i32, sink: Addr<Sink>, topics: Arc<TopicNames>, metrics: Arc<Metrics>) -> Self {
-        let partition_metrics = metrics.for_partition(partition, [&topics.sent, &topics.responses]);
+    pub fn new(partition: i32, shared: PartitionContext) -> Self {
+        let partition_metrics =
+            shared.metrics.for_partition(partition, [&shared.topics.sent, &shared.topics.responses]);
         Self {
             partition,
             state: PartitionState::new(),
-            sink,
-            topics,
-            metrics,
+            shared,
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
         }
+    }
+
+    /// Restores the partition's state from the changelog; the mailbox waits meanwhile, so no
+    /// input of this partition is processed before its state is back.
+    fn restore(&mut self, ctx: &mut Context<Self>) {
+        let partition = self.partition;
+        let restorer = self.shared.restorer.clone();
+        self.shared.metrics.partitions_restoring.inc();
+        let restoring = async move { actix_rt::task::spawn_blocking(move || restorer.restore(partition)).await };
+        ctx.wait(restoring.into_actor(self).map(move |result, actor, _ctx| {
+            actor.shared.metrics.partitions_restoring.dec();
+            match result {
+                Ok(Ok(restored)) => {
+                    tracing::info!(
+                        partition,
+                        records = restored.records,
+                        entries = restored.state.len(),
+                        seconds = restored.elapsed.as_secs_f64(),
+                        "Partition state restored"
+                    );
+                    actor.shared.metrics.restore_seconds.observe(restored.elapsed.as_secs_f64());
+                    actor.state = restored.state;
+                    actor.partition_metrics.set_state(actor.state.counts());
+                    actor.shared.health.set_partition_ready(partition);
+                }
+                Ok(Err(error)) => crate::app::fail(&format!("cannot restore partition {partition}: {error}")),
+                Err(error) => crate::app::fail(&format!("restore of partition {partition} panicked: {error}")),
+            }
+        }));
     }
 
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {
@@ -73,16 +111,18 @@ impl PartitionActor {
                     headers: Vec::new(),
                 }),
                 Outcome::Rejected(error) => outputs.push(self.dead_letter(record, error)),
-                Outcome::Ignored(reason) => self.metrics.ignored(reason).inc(),
+                Outcome::Ignored(reason) => self.shared.metrics.ignored(reason).inc(),
                 Outcome::Recorded | Outcome::Cancelled => {}
             }
         }
         self.partition_metrics.set_state(self.state.counts());
-        SinkBatch { partition: self.partition, outputs, next_offsets }
+        let changelog =
+            self.state.take_changes().into_iter().map(|(id, entry)| (id, entry.map(snapshot::encode))).collect();
+        SinkBatch { partition: self.partition, outputs, changelog, next_offsets }
     }
 
     fn dead_letter(&mut self, record: InputRecord, error: RecordError) -> OutputRecord {
-        let topic = self.topics.input(record.source).to_owned();
+        let topic = self.shared.topics.input(record.source).to_owned();
         if let Some(suppressed) = self.bad_records.ready() {
             tracing::warn!(
                 topic,
@@ -111,12 +151,13 @@ impl PartitionActor {
 impl Actor for PartitionActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        tracing::info!(partition = self.partition, "Partition actor started");
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(partition = self.partition, "Partition actor started; restoring state");
+        self.restore(ctx);
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.metrics.forget_partition(self.partition);
+        self.shared.metrics.forget_partition(self.partition);
         tracing::info!(partition = self.partition, entries = self.state.len(), "Partition actor stopped");
     }
 }
@@ -127,7 +168,7 @@ impl Handler<Process> for PartitionActor {
     fn handle(&mut self, Process(records): Process, _ctx: &mut Self::Context) -> Self::Result {
         let batch = self.process(records);
         // Enqueued now, inside the handler, so the sink sees batches in processing order.
-        let delivered = self.sink.send(batch);
+        let delivered = self.shared.sink.send(batch);
         Box::pin(async move {
             if delivered.await.is_err() {
                 tracing::error!("Sink stopped while partitions were still processing");

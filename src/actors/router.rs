@@ -2,17 +2,13 @@
 //! consumed batches to them, and on revocation drains them and commits before they stop.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::future::join_all;
 
-use super::TopicNames;
-use super::partition::{PartitionActor, Process, Stop};
-use super::sink::{Commit, Sink, SinkError};
-use crate::health::Health;
+use super::partition::{PartitionActor, PartitionContext, Process, Stop};
+use super::sink::{Commit, SinkError};
 use crate::kafka::records::InputRecord;
-use crate::telemetry::Metrics;
 
 /// A batch of consumed records of any assigned partitions, in consumption order.
 #[derive(Message)]
@@ -24,37 +20,31 @@ pub struct Dispatch(pub Vec<InputRecord>);
 #[rtype(result = "()")]
 pub struct Assign(pub Vec<i32>);
 
-/// Give up every partition: drain, commit, stop. Answers once the commit is done.
+/// Give up every partition: drain, commit (unless the open transaction was aborted and the
+/// pipeline is rewinding), stop. Answers once all of that is done.
 #[derive(Message)]
 #[rtype(result = "Result<(), SinkError>")]
-pub struct RevokeAll;
+pub struct RevokeAll {
+    pub commit: bool,
+}
 
 pub struct Router {
     partitions: HashMap<i32, Addr<PartitionActor>>,
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
-    sink: Addr<Sink>,
-    topics: Arc<TopicNames>,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+    shared: PartitionContext,
 }
 
 impl Router {
-    pub fn new(
-        workers: Vec<ArbiterHandle>,
-        sink: Addr<Sink>,
-        topics: Arc<TopicNames>,
-        metrics: Arc<Metrics>,
-        health: Arc<Health>,
-    ) -> Self {
-        Self { partitions: HashMap::new(), workers, next_worker: 0, sink, topics, metrics, health }
+    pub fn new(workers: Vec<ArbiterHandle>, shared: PartitionContext) -> Self {
+        Self { partitions: HashMap::new(), workers, next_worker: 0, shared }
     }
 
     fn start_partition(&mut self, partition: i32) -> Addr<PartitionActor> {
         let worker = &self.workers[self.next_worker % self.workers.len()];
         self.next_worker += 1;
-        let (sink, topics, metrics) = (self.sink.clone(), self.topics.clone(), self.metrics.clone());
-        PartitionActor::start_in_arbiter(worker, move |_| PartitionActor::new(partition, sink, topics, metrics))
+        let shared = self.shared.clone();
+        PartitionActor::start_in_arbiter(worker, move |_| PartitionActor::new(partition, shared))
     }
 }
 
@@ -90,29 +80,32 @@ impl Handler<Assign> for Router {
     type Result = ();
 
     fn handle(&mut self, Assign(partitions): Assign, _ctx: &mut Self::Context) {
+        self.shared.health.set_assigned(&partitions);
         for partition in partitions {
             if !self.partitions.contains_key(&partition) {
                 let actor = self.start_partition(partition);
                 self.partitions.insert(partition, actor);
             }
         }
-        self.metrics.assigned_partitions.set(self.partitions.len() as i64);
-        self.health.set_assigned(self.partitions.keys().copied().collect());
+        self.shared.metrics.assigned_partitions.set(self.partitions.len() as i64);
     }
 }
 
 impl Handler<RevokeAll> for Router {
     type Result = ResponseFuture<Result<(), SinkError>>;
 
-    fn handle(&mut self, _: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, RevokeAll { commit }: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
         let stopping: Vec<_> = self.partitions.drain().map(|(_, actor)| actor.send(Stop)).collect();
-        self.metrics.assigned_partitions.set(0);
-        self.health.set_assigned(Vec::new());
-        let sink = self.sink.clone();
+        self.shared.metrics.assigned_partitions.set(0);
+        self.shared.health.set_assigned(&[]);
+        let sink = self.shared.sink.clone();
         Box::pin(async move {
             // Each actor answers Stop only after it enqueued all its outputs to the sink, so the
             // commit below covers everything processed for the revoked partitions.
             join_all(stopping).await;
+            if !commit {
+                return Ok(());
+            }
             sink.send(Commit).await.unwrap_or(Err(SinkError::Stopped))
         })
     }

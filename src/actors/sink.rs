@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -31,6 +32,8 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SinkBatch {
     pub partition: i32,
     pub outputs: Vec<OutputRecord>,
+    /// Changed state entries of the partition: `(message id, encoded entry or None when purged)`.
+    pub changelog: Vec<(String, Option<Vec<u8>>)>,
     /// Next offset to consume per [`Source`] index, if the batch had records of that source.
     pub next_offsets: [Option<i64>; 2],
 }
@@ -40,8 +43,13 @@ pub struct SinkBatch {
 #[rtype(result = "Result<(), SinkError>")]
 pub struct Commit;
 
-/// Why the sink could not commit. Every variant ends the process: the open transaction is
-/// aborted by the broker, and a restart resumes from the last committed offsets.
+/// The pipeline has rewound to the committed offsets and restored state: accept batches again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resume;
+
+/// Why the sink could not commit. `Aborted` is repaired in place by rewinding the pipeline; the
+/// others end the process (the broker aborts what was open; a restart resumes from the commit).
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("transaction failed and was aborted: {0}")]
@@ -58,6 +66,8 @@ pub enum SinkError {
 #[derive(Default)]
 struct OpenTransaction {
     offsets: HashMap<(Source, i32), i64>,
+    /// Latest encoded entry per changed key; produced at commit, so each key is written once.
+    changelog: HashMap<(i32, String), Option<Vec<u8>>>,
     statuses: HashMap<Status, u64>,
     dead_letters: HashMap<RecordErrorKind, u64>,
 }
@@ -66,9 +76,13 @@ pub struct Sink {
     producer: ThreadedProducer<DefaultProducerContext>,
     consumer: Arc<GroupConsumer>,
     topics: Arc<TopicNames>,
+    changelog_topic: String,
     metrics: Arc<Metrics>,
     commit_interval: Duration,
     open: Option<OpenTransaction>,
+    /// Set after an abort until [`Resume`]: batches computed from state that included the
+    /// aborted transaction are dropped; their input is consumed again after the rewind.
+    rewind: Arc<AtomicBool>,
 }
 
 impl Sink {
@@ -76,10 +90,27 @@ impl Sink {
         producer: ThreadedProducer<DefaultProducerContext>,
         consumer: Arc<GroupConsumer>,
         topics: Arc<TopicNames>,
+        changelog_topic: String,
         metrics: Arc<Metrics>,
         commit_interval: Duration,
+        rewind: Arc<AtomicBool>,
     ) -> Self {
-        Self { producer, consumer, topics, metrics, commit_interval, open: None }
+        Self { producer, consumer, topics, changelog_topic, metrics, commit_interval, open: None, rewind }
+    }
+
+    fn rewinding(&self) -> bool {
+        self.rewind.load(Ordering::Acquire)
+    }
+
+    /// Handles a failed transaction: rewind on abort, exit when fatal.
+    fn on_error(&mut self, error: SinkError) {
+        match error {
+            SinkError::Aborted(cause) => {
+                tracing::warn!(error = %cause, "Transaction aborted; rewinding to the last committed offsets");
+                self.rewind.store(true, Ordering::Release);
+            }
+            other => crate::app::fail(&other.to_string()),
+        }
     }
 
     fn produce(&mut self, batch: SinkBatch) -> Result<(), SinkError> {
@@ -95,12 +126,30 @@ impl Sink {
             match output.destination {
                 Destination::Status(status) => *open.statuses.entry(status).or_default() += 1,
                 Destination::DeadLetter(kind) => *open.dead_letters.entry(kind).or_default() += 1,
+                Destination::Changelog => {}
             }
         }
         for source in Source::ALL {
             if let Some(next) = batch.next_offsets[source.index()] {
                 open.offsets.insert((source, batch.partition), next);
             }
+        }
+        for (id, entry) in batch.changelog {
+            open.changelog.insert((batch.partition, id), entry);
+        }
+        Ok(())
+    }
+
+    fn send_changelog(&mut self, changelog: HashMap<(i32, String), Option<Vec<u8>>>) -> Result<(), SinkError> {
+        for ((partition, id), entry) in changelog {
+            let record = OutputRecord {
+                destination: Destination::Changelog,
+                partition,
+                key: Some(id.into_bytes()),
+                value: entry,
+                headers: Vec::new(),
+            };
+            self.send(&record)?;
         }
         Ok(())
     }
@@ -109,6 +158,7 @@ impl Sink {
         let topic = match output.destination {
             Destination::Status(_) => &self.topics.status,
             Destination::DeadLetter(_) => &self.topics.dead_letter,
+            Destination::Changelog => &self.changelog_topic,
         };
         let mut headers = OwnedHeaders::new_with_capacity(output.headers.len());
         for (key, value) in &output.headers {
@@ -136,10 +186,15 @@ impl Sink {
 
     /// Commits the open transaction with the consumed offsets, if there is one.
     fn commit(&mut self) -> Result<(), SinkError> {
-        let Some(open) = self.open.take() else {
+        let Some(mut open) = self.open.take() else {
             return Ok(());
         };
         let started = Instant::now();
+        // Restore the open marker while producing, so a failure aborts the right transaction.
+        let changelog = std::mem::take(&mut open.changelog);
+        self.open = Some(OpenTransaction::default());
+        self.send_changelog(changelog)?;
+        self.open = None;
         let mut offsets = TopicPartitionList::with_capacity(open.offsets.len());
         for ((source, partition), next) in &open.offsets {
             offsets
@@ -192,7 +247,7 @@ impl Actor for Sink {
         ctx.set_mailbox_capacity(64);
         ctx.run_interval(self.commit_interval, |sink, _ctx| {
             if let Err(error) = sink.commit() {
-                crate::app::fail(&error.to_string());
+                sink.on_error(error);
             }
         });
     }
@@ -202,8 +257,11 @@ impl Handler<SinkBatch> for Sink {
     type Result = ();
 
     fn handle(&mut self, batch: SinkBatch, _ctx: &mut Self::Context) {
+        if self.rewinding() {
+            return;
+        }
         if let Err(error) = self.produce(batch) {
-            crate::app::fail(&error.to_string());
+            self.on_error(error);
         }
     }
 }
@@ -211,7 +269,20 @@ impl Handler<SinkBatch> for Sink {
 impl Handler<Commit> for Sink {
     type Result = Result<(), SinkError>;
 
+    /// An abort here is reported to the caller (a revoke or shutdown), which cannot rewind
+    /// partitions it is giving up: the process exits and the next owner resumes from the commit.
     fn handle(&mut self, _: Commit, _ctx: &mut Self::Context) -> Self::Result {
+        if self.rewinding() {
+            return Ok(());
+        }
         self.commit()
+    }
+}
+
+impl Handler<Resume> for Sink {
+    type Result = ();
+
+    fn handle(&mut self, _: Resume, _ctx: &mut Self::Context) {
+        self.rewind.store(false, Ordering::Release);
     }
 }

@@ -2,6 +2,7 @@
 //! on its own; the rest of the crate feeds it records and publishes what it returns.
 
 pub mod output;
+pub mod snapshot;
 pub mod state;
 pub mod wire;
 

@@ -6,8 +6,8 @@
 //! published at most once: after its status is published only a small marker remains, which
 //! absorbs late duplicates and updates.
 
-use std::collections::HashMap;
 use std::collections::hash_map::{Entry as MapEntry, OccupiedEntry};
+use std::collections::{HashMap, HashSet};
 
 use super::wire::{Input, PartResponse, RecordError, RecordErrorKind};
 
@@ -124,6 +124,8 @@ pub struct PartitionState {
     /// Markers by kind, kept on every change so metrics never scan the table.
     published: usize,
     cancelled: usize,
+    /// Ids changed since the last [`PartitionState::take_changes`]: what the changelog must get.
+    dirty: HashSet<String>,
 }
 
 /// Entries by kind.
@@ -162,13 +164,54 @@ impl PartitionState {
 
     /// Applies one validated input of this partition, in offset order, keeping the counts.
     pub fn apply(&mut self, input: Input) -> Outcome {
+        let id = input.id().to_owned();
         let outcome = self.apply_input(input);
         match &outcome {
             Outcome::Publish(_) => self.published += 1,
             Outcome::Cancelled => self.cancelled += 1,
-            Outcome::Recorded | Outcome::Ignored(_) | Outcome::Rejected(_) => {}
+            Outcome::Recorded => {}
+            Outcome::Ignored(_) | Outcome::Rejected(_) => return outcome,
         }
+        self.dirty.insert(id);
         outcome
+    }
+
+    /// The ids changed since the last call, each with its current entry (`None` once purged):
+    /// a key changed ten times in one commit interval is written to the changelog once.
+    pub fn take_changes(&mut self) -> Vec<(String, Option<&Entry>)> {
+        let dirty = std::mem::take(&mut self.dirty);
+        dirty
+            .into_iter()
+            .map(|id| {
+                let entry = self.entries.get(&id);
+                (id, entry)
+            })
+            .collect()
+    }
+
+    /// Replays one changelog record while restoring (`None` is a tombstone). Restored entries are
+    /// already durable, so they are not marked as changed.
+    pub fn restore(&mut self, id: String, entry: Option<Entry>) {
+        if let Some(old) = self.entries.remove(&id) {
+            self.count(&old, false);
+        }
+        if let Some(entry) = entry {
+            self.count(&entry, true);
+            self.entries.insert(id, entry);
+        }
+    }
+
+    fn count(&mut self, entry: &Entry, added: bool) {
+        let counter = match entry {
+            Entry::Open(_) => return,
+            Entry::Published(_) => &mut self.published,
+            Entry::Cancelled => &mut self.cancelled,
+        };
+        if added {
+            *counter += 1;
+        } else {
+            *counter -= 1;
+        }
     }
 
     fn apply_input(&mut self, input: Input) -> Outcome {

@@ -280,3 +280,30 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn changes_are_collected_once_per_id_and_restore_rebuilds_counts() {
+    let mut state = PartitionState::new();
+    state.apply(message("a", 1));
+    state.apply(message("a", 2));
+    state.apply(ok("a", 1, 1, "S"));
+    state.apply(ok("b", 1, 2, "S"));
+    state.apply(ok("b", 1, 2, "S")); // duplicate: not a change
+    let mut changes: Vec<(String, Option<Entry>)> =
+        state.take_changes().into_iter().map(|(id, e)| (id, e.cloned())).collect();
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0], ("a".to_owned(), Some(Entry::Published(Status::Sent))));
+    assert!(state.take_changes().is_empty(), "taken once");
+
+    let mut restored = PartitionState::new();
+    for (id, entry) in changes {
+        restored.restore(id, entry);
+    }
+    restored.restore("c".into(), Some(Entry::Cancelled));
+    restored.restore("c".into(), None);
+    assert_eq!(restored.counts(), EntryCounts { open: 1, published: 1, cancelled: 0 });
+    assert!(restored.take_changes().is_empty(), "restored entries are already durable");
+    assert_eq!(restored.apply(ok("a", 1, 1, "S")), Outcome::Ignored(Ignored::DuplicateResponse));
+    assert!(matches!(restored.apply(message("b", 1)), Outcome::Recorded));
+}

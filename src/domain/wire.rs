@@ -23,6 +23,16 @@ pub enum Input {
     Part(PartResponse),
 }
 
+impl Input {
+    /// The message id the record is about.
+    pub fn id(&self) -> &str {
+        match self {
+            Input::Message { id, .. } | Input::Tombstone { id } => id,
+            Input::Part(part) => &part.message_id,
+        }
+    }
+}
+
 /// A part's submit response, reduced to what the status depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartResponse {

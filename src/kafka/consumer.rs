@@ -11,10 +11,11 @@ use actix::Addr;
 use futures::executor::block_on;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, Message, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::actors::TopicNames;
 use crate::actors::router::{Assign, Dispatch, RevokeAll, Router};
+use crate::actors::sink::{Resume, Sink, SinkError};
 use crate::kafka::records::{InputRecord, Source};
 use crate::telemetry::Metrics;
 
@@ -74,10 +75,14 @@ impl ConsumerContext for RebalanceHandler {
     }
 }
 
-/// Drains, commits and stops every partition actor; any failure ends the process.
+/// Drains, commits and stops every partition actor. An aborted final transaction loses nothing:
+/// whoever owns the partitions next resumes from the last commit. Anything worse ends the process.
 pub fn revoke_all(router: &Addr<Router>) {
-    match block_on(router.send(RevokeAll)) {
+    match block_on(router.send(RevokeAll { commit: true })) {
         Ok(Ok(())) => {}
+        Ok(Err(SinkError::Aborted(error))) => {
+            tracing::warn!(%error, "Final transaction before revoking aborted; the next owner reprocesses it");
+        }
         Ok(Err(error)) => crate::app::fail(&format!("commit before revoking partitions failed: {error}")),
         Err(_) => crate::app::fail("router stopped while revoking partitions"),
     }
@@ -101,17 +106,31 @@ fn co_partitioned(assignment: &TopicPartitionList, topics: &TopicNames) -> Resul
     Ok(sent)
 }
 
+/// What the consumer thread drives.
+pub struct Pipeline {
+    pub consumer: Arc<GroupConsumer>,
+    pub router: Addr<Router>,
+    pub sink: Addr<Sink>,
+    pub topics: Arc<TopicNames>,
+    pub max_batch: usize,
+    /// Set by the sink when a transaction aborted: rewind before consuming further.
+    pub rewind: Arc<AtomicBool>,
+}
+
 /// Polls until `shutdown` is set, then commits what was processed and leaves the group.
-pub fn run(
-    consumer: Arc<GroupConsumer>,
-    router: Addr<Router>,
-    topics: Arc<TopicNames>,
-    max_batch: usize,
-    shutdown: Arc<AtomicBool>,
-) -> Result<(), KafkaError> {
+pub fn run(pipeline: Pipeline, shutdown: Arc<AtomicBool>) -> Result<(), KafkaError> {
+    let Pipeline { consumer, router, sink, topics, max_batch, rewind } = pipeline;
     consumer.subscribe(&[&topics.sent, &topics.responses])?;
     let mut in_flight = VecDeque::new();
     while !shutdown.load(Ordering::Acquire) {
+        if rewind.load(Ordering::Acquire) {
+            for batch in in_flight.drain(..) {
+                let _ = block_on(batch);
+            }
+            rewind_to_committed(&consumer, &router, &topics)?;
+            let _ = block_on(sink.send(Resume));
+            continue;
+        }
         let batch = poll_batch(&consumer, &topics, max_batch)?;
         if batch.is_empty() {
             continue;
@@ -154,6 +173,35 @@ fn poll_batch(consumer: &GroupConsumer, topics: &TopicNames, max_batch: usize) -
         timeout = Duration::ZERO;
     }
     Ok(batch)
+}
+
+/// After an aborted transaction: drop every partition's state (it includes aborted changes),
+/// move the input positions back to the committed offsets and restore state from the changelog.
+fn rewind_to_committed(consumer: &GroupConsumer, router: &Addr<Router>, topics: &TopicNames) -> Result<(), KafkaError> {
+    if block_on(router.send(RevokeAll { commit: false })).is_err() {
+        crate::app::fail("router stopped while rewinding");
+    }
+    let assignment = consumer.assignment()?;
+    let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(30))?;
+    let mut positions = TopicPartitionList::new();
+    for element in committed.elements() {
+        // No committed offset yet: start over from the beginning, as auto.offset.reset does.
+        let offset = match element.offset() {
+            Offset::Offset(offset) => Offset::Offset(offset),
+            _ => Offset::Beginning,
+        };
+        positions.add_partition_offset(element.topic(), element.partition(), offset)?;
+    }
+    let positions = consumer.seek_partitions(positions, Duration::from_secs(30))?;
+    if let Some(failed) = positions.elements().iter().find(|e| e.error().is_err()) {
+        crate::app::fail(&format!("cannot rewind {} [{}]: {:?}", failed.topic(), failed.partition(), failed.error()));
+    }
+    let partitions = co_partitioned(&assignment, topics).unwrap_or_else(|reason| crate::app::fail(&reason));
+    tracing::info!(?partitions, "Rewound to committed offsets; restoring state");
+    if block_on(router.send(Assign(partitions))).is_err() {
+        crate::app::fail("router stopped while rewinding");
+    }
+    Ok(())
 }
 
 fn is_fatal(error: &KafkaError) -> bool {

@@ -3,5 +3,6 @@
 
 pub mod consumer;
 pub mod records;
+pub mod restore;
 pub mod settings;
 pub mod topics;

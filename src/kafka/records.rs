@@ -53,6 +53,8 @@ impl InputRecord {
 pub enum Destination {
     Status(Status),
     DeadLetter(RecordErrorKind),
+    /// The state changelog (key = message id, value = encoded entry, None = purged).
+    Changelog,
 }
 
 /// A record to produce inside the current transaction.

@@ -40,6 +40,16 @@ pub fn consumer(config: &Config) -> ClientConfig {
     client
 }
 
+/// The assign-only consumer that replays a changelog partition; it reads committed data only.
+pub fn restore_consumer(config: &Config) -> ClientConfig {
+    let mut client = base(config);
+    client.set("isolation.level", "read_committed");
+    client.set("enable.auto.commit", "false");
+    client.set("enable.partition.eof", "false");
+    client.set("group.id", format!("{}-restore", config.application_id));
+    client
+}
+
 /// The transactional producer of outputs, dead letters and (later) changelog records.
 pub fn producer(config: &Config) -> ClientConfig {
     let mut client = base(config);

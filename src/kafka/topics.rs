@@ -27,6 +27,10 @@ pub enum TopicError {
     MissingInput(String),
     #[error("output topic {topic} has {actual} partitions, fewer than the inputs' {expected}")]
     OutputTooSmall { topic: String, actual: i32, expected: i32 },
+    #[error(
+        "state changelog {topic} has {actual} partitions but the inputs have {expected}; a changelog cannot be re-partitioned (use a new application id)"
+    )]
+    ChangelogMismatch { topic: String, actual: i32, expected: i32 },
     #[error("Kafka metadata request failed: {0}")]
     Kafka(#[from] KafkaError),
     #[error("could not create topic {topic}: {reason}")]
@@ -59,6 +63,15 @@ pub async fn prepare(config: &Config) -> Result<i32, TopicError> {
     }
     for topic in [&config.status_topic, &config.dead_letter_topic] {
         ensure_output(&admin, topic, sent, config.replication_factor, &[]).await?;
+    }
+    // The changelog must match exactly: its partition p holds the state of input partition p.
+    let changelog = config.changelog_topic();
+    ensure_output(&admin, &changelog, sent, config.replication_factor, &[("cleanup.policy", "compact")]).await?;
+    match partition_count(&admin, &changelog)? {
+        Some(actual) if actual != sent => {
+            return Err(TopicError::ChangelogMismatch { topic: changelog, actual, expected: sent });
+        }
+        _ => {}
     }
     Ok(sent)
 }
