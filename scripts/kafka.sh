@@ -8,6 +8,8 @@
 #   scripts/kafka.sh kill     SIGKILL the broker (for failure tests)
 #   scripts/kafka.sh status   exit 0 if the broker answers on $KAFKA_PORT
 #   scripts/kafka.sh reset    stop and delete all broker data
+#
+# KAFKA_PORT / KAFKA_CONTROLLER_PORT (default 9092 / 9093) select the broker instance.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -15,9 +17,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_HOME="${KAFKA_HOME:-$ROOT/target/kafka-$KAFKA_VERSION}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
-DATA_DIR="${KAFKA_DATA_DIR:-$KAFKA_HOME/data}"
-PID_FILE="$KAFKA_HOME/broker.pid"
-LOG_FILE="$KAFKA_HOME/broker.log"
+# One run directory per port, so a second broker (e.g. for a broker-restart test) can run beside
+# the shared one with the same jars.
+RUN_DIR="${KAFKA_RUN_DIR:-$KAFKA_HOME/run-$KAFKA_PORT}"
+DATA_DIR="$RUN_DIR/data"
+PID_FILE="$RUN_DIR/broker.pid"
+LOG_FILE="$RUN_DIR/broker.log"
+CONFIG_DIR="$RUN_DIR/config"
 CP="$KAFKA_HOME/lib/*"
 
 log() { printf '[kafka.sh] %s\n' "$*" >&2; }
@@ -50,8 +56,8 @@ POM
 }
 
 write_config() {
-  mkdir -p "$KAFKA_HOME/config"
-  cat >"$KAFKA_HOME/config/server.properties" <<PROPS
+  mkdir -p "$CONFIG_DIR" "$RUN_DIR"
+  cat >"$CONFIG_DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@localhost:$CONTROLLER_PORT
@@ -73,7 +79,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 log.retention.hours=24
 PROPS
-  cat >"$KAFKA_HOME/config/log4j2.properties" <<'LOG'
+  cat >"$CONFIG_DIR/log4j2.properties" <<'LOG'
 appender.stdout.type = Console
 appender.stdout.name = STDOUT
 appender.stdout.layout.type = PatternLayout
@@ -88,7 +94,7 @@ LOG
 }
 
 java_opts() {
-  echo "-Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$KAFKA_HOME/config/log4j2.properties"
+  echo "-Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$CONFIG_DIR/log4j2.properties"
 }
 
 running_pid() {
@@ -113,12 +119,12 @@ start() {
     log "formatting KRaft log dir $DATA_DIR"
     # shellcheck disable=SC2046
     java $(java_opts) -cp "$CP" kafka.tools.StorageTool format --standalone -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
-      -c "$KAFKA_HOME/config/server.properties" >&2 2>/dev/null \
-      || java $(java_opts) -cp "$CP" kafka.tools.StorageTool format -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid | tail -n1)" -c "$KAFKA_HOME/config/server.properties" >&2
+      -c "$CONFIG_DIR/server.properties" >&2 2>/dev/null \
+      || java $(java_opts) -cp "$CP" kafka.tools.StorageTool format -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid | tail -n1)" -c "$CONFIG_DIR/server.properties" >&2
   fi
   : >"$LOG_FILE"
   # shellcheck disable=SC2046
-  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$KAFKA_HOME/config/server.properties" >>"$LOG_FILE" 2>&1 &
+  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$CONFIG_DIR/server.properties" >>"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
   local deadline=$((SECONDS + 120))
   until broker_ready; do

@@ -256,13 +256,28 @@ impl Tracker {
     }
 
     pub fn spawn(scenario: &Scenario, extra: &[&str]) -> Self {
+        Self::spawn_instance(scenario, None, extra)
+    }
+
+    /// Starts an instance with a stable name (as a StatefulSet pod has): a restart with the same
+    /// name fences its predecessor's transaction at once.
+    pub fn start_instance(scenario: &Scenario, instance: &str, extra: &[&str]) -> Self {
+        let tracker = Self::spawn_instance(scenario, Some(instance), extra);
+        tracker.wait_ready();
+        tracker
+    }
+
+    pub fn spawn_instance(scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
         let http_port = free_port();
+        let instance = instance.map_or_else(|| format!("i{http_port}"), str::to_owned);
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracker-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
-        let log = log_dir.join(format!("{}-{http_port}.log", scenario.app_id));
+        let log = log_dir.join(format!("{}-{instance}-{http_port}.log", scenario.app_id));
         let child = Command::new(env!("CARGO_BIN_EXE_sms-tracker"))
             .args(scenario.tracker_args())
-            .args(["--http-listen", &format!("127.0.0.1:{http_port}"), "--instance-id", &format!("i{http_port}")])
+            .args(["--http-listen", &format!("127.0.0.1:{http_port}"), "--instance-id", &instance])
+            // Tests kill trackers: let the group notice a dead member quickly.
+            .args(["--kafka-property", "session.timeout.ms=6000,heartbeat.interval.ms=500"])
             .args(extra)
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
@@ -298,6 +313,12 @@ impl Tracker {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to commit or leave the group.
+    pub fn sigkill(mut self) {
+        unsafe_signal(self.child.id(), "KILL");
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then wait for the exit status.
