@@ -349,3 +349,78 @@ impl Drop for Tracker {
         let _ = self.child.wait();
     }
 }
+
+/// The load generator binary, run as the gateway would: a separate process writing both inputs.
+pub struct LoadGen {
+    child: Child,
+    summary: PathBuf,
+    pub id_prefix: String,
+}
+
+impl LoadGen {
+    /// Starts `sms-loadgen` for `messages` whole messages at `rate` records/s (0 = unlimited).
+    pub fn spawn(scenario: &Scenario, messages: usize, rate: u64, extra: &[&str]) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("loadgen");
+        std::fs::create_dir_all(&dir).unwrap();
+        let summary = dir.join(format!("{}.json", scenario.app_id));
+        let id_prefix = format!("{}-", scenario.app_id);
+        let child = Command::new(env!("CARGO_BIN_EXE_sms-loadgen"))
+            .args(["--bootstrap-servers", &bootstrap(), "--sent-topic", &scenario.sent])
+            .args(["--responses-topic", &scenario.responses, "--messages", &messages.to_string()])
+            .args(["--rate", &rate.to_string(), "--id-prefix", &id_prefix, "--quiet"])
+            .args(["--seed", "42", "--summary-json", summary.to_str().unwrap()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start sms-loadgen");
+        Self { child, summary, id_prefix }
+    }
+
+    pub fn finished(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
+    }
+
+    /// Waits for the generator to finish successfully; returns its summary.
+    pub fn wait(mut self) -> serde_json::Value {
+        let status = wait_for("the load generator to finish", Duration::from_secs(600), || {
+            self.child.try_wait().ok().flatten()
+        });
+        assert!(status.success(), "sms-loadgen failed: {status:?}");
+        serde_json::from_slice(&std::fs::read(&self.summary).unwrap()).expect("summary JSON")
+    }
+}
+
+impl Drop for LoadGen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts that the settled outputs hold exactly one SENT per generated message and exactly one
+/// dead letter per invalid record (distinct source offsets), and nothing else.
+pub fn assert_exactly_once(scenario: &Scenario, summary: &serde_json::Value, id_prefix: &str) {
+    let messages = summary["messages"].as_u64().unwrap() as usize;
+    let invalid = summary["invalid_records"].as_u64().unwrap() as usize;
+    let statuses = scenario.settled_output(&scenario.status);
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for record in &statuses {
+        assert_eq!(json(record)["status"], "SENT");
+        *per_id.entry(key(record)).or_default() += 1;
+    }
+    let duplicated: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(duplicated.is_empty(), "published more than once: {duplicated:?}");
+    assert!(per_id.keys().all(|id| id.starts_with(id_prefix)), "only generated ids");
+    assert_eq!(per_id.len(), messages, "one SENT per valid message ({} records)", statuses.len());
+    assert_eq!(statuses.len(), messages);
+    let dead = read_to_end(&scenario.dead_letters);
+    let sources: std::collections::HashSet<(String, String, String)> = dead
+        .iter()
+        .map(|r| {
+            let h = |n| header(r, n).unwrap_or_default();
+            (h("source.topic"), h("source.partition"), h("source.offset"))
+        })
+        .collect();
+    assert_eq!(sources.len(), dead.len(), "each invalid record dead-lettered once");
+    assert_eq!(dead.len(), invalid, "one dead letter per invalid record");
+}

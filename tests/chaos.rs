@@ -1,0 +1,90 @@
+//! Exactly once under SIGKILL, rebalances and joins, with the load generator streaming input.
+//!
+//! Kill moments are chosen by progress, not time: each round waits until the tracker has
+//! published a random number of further statuses (a condition), then kills it.
+
+mod support;
+
+use std::time::Duration;
+
+use rand::Rng;
+use support::{LoadGen, Scenario, Tracker, assert_exactly_once, wait_for};
+
+const SENT: &str = r#"sms_tracker_statuses_published_total{status="SENT"}"#;
+
+fn published(tracker: &Tracker) -> f64 {
+    tracker.metric(SENT).unwrap_or(0.0)
+}
+
+/// Waits until `tracker` has published at least `more` statuses since it started, or input ran out.
+fn wait_for_progress(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
+    wait_for("the tracker to make progress", Duration::from_secs(180), || {
+        (published(tracker) >= more || loadgen.finished()).then_some(())
+    });
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let messages: usize = std::env::var("CHAOS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let s = Scenario::new("chaos-kill");
+    s.create_inputs(4, 4);
+    let mut loadgen = LoadGen::spawn(&s, messages, 60_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
+    let args = ["--static-membership"];
+    let mut rng = rand::rng();
+    let mut kills = 0;
+    while kills < 5 {
+        let tracker = Tracker::start_instance(&s, "pod-0", &args);
+        let more = rng.random_range(500.0..(messages as f64 / 12.0));
+        wait_for_progress(&tracker, more, &mut loadgen);
+        tracker.sigkill();
+        kills += 1;
+    }
+    let last = Tracker::start_instance(&s, "pod-0", &args);
+    let summary = loadgen.wait();
+    assert_exactly_once(&s, &summary, &s_prefix(&s));
+    drop(last);
+}
+
+fn s_prefix(s: &Scenario) -> String {
+    format!("{}-", s.app_id)
+}
+
+/// Two instances share the work; one leaves (gracefully or killed) mid-stream and the survivor
+/// takes its partitions over; then a third joins and takes some over. Nothing lost or repeated.
+fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
+    let s = Scenario::new(if kill { "rebalance-kill" } else { "rebalance-term" });
+    s.create_inputs(4, 4);
+    let mut loadgen = LoadGen::spawn(&s, 40_000, 20_000, &["--invalid-share", "0.005"]);
+    let a = Tracker::start_instance(&s, "pod-a", &[]);
+    let b = Tracker::start_instance(&s, "pod-b", &[]);
+    wait_for("both instances to hold partitions", Duration::from_secs(60), || {
+        let holds = |t: &Tracker| t.http_get("/readyz").is_some_and(|(_, body)| !body.contains("[]"));
+        (holds(&a) && holds(&b)).then_some(())
+    });
+    wait_for_progress(&a, 1000.0, &mut loadgen);
+    if kill {
+        a.sigkill();
+    } else {
+        assert!(a.terminate().success());
+    }
+    let survivor_before = published(&b);
+    wait_for_progress(&b, survivor_before + 2000.0, &mut loadgen);
+    let c = Tracker::start_instance(&s, "pod-c", &[]);
+    wait_for("the new instance to take partitions over", Duration::from_secs(60), || {
+        c.http_get("/readyz").is_some_and(|(status, body)| status == 200 && !body.contains("[]")).then_some(())
+    });
+    let summary = loadgen.wait();
+    assert_exactly_once(&s, &summary, &s_prefix(&s));
+    assert!(published(&c) > 0.0 || c.metric("sms_tracker_assigned_partitions").unwrap_or(0.0) > 0.0);
+    drop((b, c));
+}
+
+#[test]
+fn rebalance_after_graceful_leave_and_join() {
+    two_instances_then_one_leaves_then_a_third_joins(false);
+}
+
+#[test]
+fn rebalance_after_sigkill_and_join() {
+    two_instances_then_one_leaves_then_a_third_joins(true);
+}
