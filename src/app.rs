@@ -14,7 +14,7 @@ use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use crate::actors::TopicNames;
 use crate::actors::partition::PartitionContext;
 use crate::actors::router::Router;
-use crate::actors::sink::Sink;
+use crate::actors::sink::{Sink, SinkContext};
 use crate::config::Config;
 use crate::health::Health;
 use crate::kafka::consumer::{self, GroupConsumer, RebalanceHandler};
@@ -59,12 +59,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let rewind = Arc::new(AtomicBool::new(false));
     let sink_thread = Arbiter::new();
     let sink = {
-        let (consumer, topics, metrics, rewind) =
-            (consumer.clone(), topic_names.clone(), metrics.clone(), rewind.clone());
-        let (changelog, interval) = (config.changelog_topic(), config.commit_interval());
-        Sink::start_in_arbiter(&sink_thread.handle(), move |_| {
-            Sink::new(producer, consumer, topics, changelog, metrics, interval, rewind)
-        })
+        let consumer = consumer.clone();
+        let shared = SinkContext {
+            topics: topic_names.clone(),
+            changelog_topic: config.changelog_topic(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            rewind: rewind.clone(),
+            commit_interval: config.commit_interval(),
+        };
+        Sink::start_in_arbiter(&sink_thread.handle(), move |_| Sink::new(producer, consumer, shared))
     };
     let restorer = Arc::new(Restorer {
         client: settings::restore_consumer(&config),

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 pub struct Health {
     joined: AtomicBool,
     shutting_down: AtomicBool,
+    broker_unavailable: AtomicBool,
     /// Assigned partitions and whether each is ready to process (restored).
     partitions: DashMap<i32, bool>,
 }
@@ -34,14 +35,25 @@ impl Health {
         }
     }
 
+    /// Set while transactional calls are being retried because the broker does not answer.
+    pub fn set_broker_unavailable(&self, unavailable: bool) {
+        self.broker_unavailable.store(unavailable, Ordering::Release);
+    }
+
+    pub fn broker_unavailable(&self) -> bool {
+        self.broker_unavailable.load(Ordering::Acquire)
+    }
+
     pub fn set_shutting_down(&self) {
         self.shutting_down.store(true, Ordering::Release);
     }
 
-    /// Ready: joined the group, every assigned partition ready, and not shutting down.
+    /// Ready: joined the group, every assigned partition ready, the broker answering, and not
+    /// shutting down.
     pub fn is_ready(&self) -> bool {
         self.joined.load(Ordering::Acquire)
             && !self.shutting_down.load(Ordering::Acquire)
+            && !self.broker_unavailable()
             && self.partitions.iter().all(|p| *p.value())
     }
 

@@ -46,6 +46,9 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     let assigned = state.health.assigned();
     if state.health.is_ready() {
         HttpResponse::Ok().body(format!("ready; partitions {assigned:?}\n"))
+    } else if state.health.broker_unavailable() {
+        HttpResponse::ServiceUnavailable()
+            .body(format!("not ready: waiting for the Kafka broker; partitions {assigned:?}\n"))
     } else {
         HttpResponse::ServiceUnavailable().body(format!("not ready; partitions {assigned:?}\n"))
     }

@@ -41,12 +41,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     }
     let last = Tracker::start_instance(&s, "pod-0", &args);
     let summary = loadgen.wait();
-    assert_exactly_once(&s, &summary, &s_prefix(&s));
+    assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
     drop(last);
-}
-
-fn s_prefix(s: &Scenario) -> String {
-    format!("{}-", s.app_id)
 }
 
 /// Two instances share the work; one leaves (gracefully or killed) mid-stream and the survivor
@@ -74,7 +70,7 @@ fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
         c.http_get("/readyz").is_some_and(|(status, body)| status == 200 && !body.contains("[]")).then_some(())
     });
     let summary = loadgen.wait();
-    assert_exactly_once(&s, &summary, &s_prefix(&s));
+    assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
     assert!(published(&c) > 0.0 || c.metric("sms_tracker_assigned_partitions").unwrap_or(0.0) > 0.0);
     drop((b, c));
 }

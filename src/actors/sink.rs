@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -19,12 +19,17 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::TopicNames;
 use crate::domain::{RecordErrorKind, Status};
+use crate::health::Health;
 use crate::kafka::consumer::GroupConsumer;
 use crate::kafka::records::{Destination, OutputRecord, Source};
 use crate::telemetry::Metrics;
 
 /// How long one transactional call may block before it counts as failed.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long retriable transaction errors are retried before the tracker gives up and exits, so
+/// that the orchestrator restarts it (and reports the crash loop).
+const BROKER_OUTAGE_LIMIT: Duration = Duration::from_secs(300);
 
 /// Outputs of one processed batch of a partition, and the input offsets they account for.
 #[derive(Message)]
@@ -72,34 +77,36 @@ struct OpenTransaction {
     dead_letters: HashMap<RecordErrorKind, u64>,
 }
 
+/// What the sink shares with the rest of the pipeline.
+pub struct SinkContext {
+    pub topics: Arc<TopicNames>,
+    pub changelog_topic: String,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    /// Set after an abort until [`Resume`]: batches computed from state that included the
+    /// aborted transaction are dropped; their input is consumed again after the rewind.
+    pub rewind: Arc<AtomicBool>,
+    pub commit_interval: Duration,
+}
+
 pub struct Sink {
     producer: ThreadedProducer<DefaultProducerContext>,
     consumer: Arc<GroupConsumer>,
-    topics: Arc<TopicNames>,
-    changelog_topic: String,
-    metrics: Arc<Metrics>,
-    commit_interval: Duration,
+    shared: SinkContext,
     open: Option<OpenTransaction>,
-    /// Set after an abort until [`Resume`]: batches computed from state that included the
-    /// aborted transaction are dropped; their input is consumed again after the rewind.
-    rewind: Arc<AtomicBool>,
 }
 
 impl Sink {
     pub fn new(
         producer: ThreadedProducer<DefaultProducerContext>,
         consumer: Arc<GroupConsumer>,
-        topics: Arc<TopicNames>,
-        changelog_topic: String,
-        metrics: Arc<Metrics>,
-        commit_interval: Duration,
-        rewind: Arc<AtomicBool>,
+        shared: SinkContext,
     ) -> Self {
-        Self { producer, consumer, topics, changelog_topic, metrics, commit_interval, open: None, rewind }
+        Self { producer, consumer, shared, open: None }
     }
 
     fn rewinding(&self) -> bool {
-        self.rewind.load(Ordering::Acquire)
+        self.shared.rewind.load(Ordering::Acquire)
     }
 
     /// Handles a failed transaction: rewind on abort, exit when fatal.
@@ -107,7 +114,7 @@ impl Sink {
         match error {
             SinkError::Aborted(cause) => {
                 tracing::warn!(error = %cause, "Transaction aborted; rewinding to the last committed offsets");
-                self.rewind.store(true, Ordering::Release);
+                self.shared.rewind.store(true, Ordering::Release);
             }
             other => crate::app::fail(&other.to_string()),
         }
@@ -156,9 +163,9 @@ impl Sink {
 
     fn send(&mut self, output: &OutputRecord) -> Result<(), SinkError> {
         let topic = match output.destination {
-            Destination::Status(_) => &self.topics.status,
-            Destination::DeadLetter(_) => &self.topics.dead_letter,
-            Destination::Changelog => &self.changelog_topic,
+            Destination::Status(_) => &self.shared.topics.status,
+            Destination::DeadLetter(_) => &self.shared.topics.dead_letter,
+            Destination::Changelog => &self.shared.changelog_topic,
         };
         let mut headers = OwnedHeaders::new_with_capacity(output.headers.len());
         for (key, value) in &output.headers {
@@ -190,31 +197,30 @@ impl Sink {
             return Ok(());
         };
         let started = Instant::now();
-        // Restore the open marker while producing, so a failure aborts the right transaction.
-        let changelog = std::mem::take(&mut open.changelog);
-        self.open = Some(OpenTransaction::default());
-        self.send_changelog(changelog)?;
-        self.open = None;
+        self.send_changelog(std::mem::take(&mut open.changelog))?;
         let mut offsets = TopicPartitionList::with_capacity(open.offsets.len());
         for ((source, partition), next) in &open.offsets {
             offsets
-                .add_partition_offset(self.topics.input(*source), *partition, Offset::Offset(*next))
+                .add_partition_offset(self.shared.topics.input(*source), *partition, Offset::Offset(*next))
                 .map_err(|e| self.abort(e))?;
         }
         let group = self.consumer.group_metadata().ok_or(SinkError::NoGroupMetadata)?;
-        if let Err(error) = self.producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT) {
+        let producer = &self.producer;
+        let sent = self
+            .retrying("send offsets", || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT));
+        if let Err(error) = sent {
             return Err(self.abort(error));
         }
-        if let Err(error) = self.producer.commit_transaction(TRANSACTION_TIMEOUT) {
+        if let Err(error) = self.retrying("commit", || producer.commit_transaction(TRANSACTION_TIMEOUT)) {
             return Err(self.abort(error));
         }
-        self.metrics.transaction_commit_seconds.observe(started.elapsed().as_secs_f64());
-        self.metrics.transactions_committed.inc();
+        self.shared.metrics.transaction_commit_seconds.observe(started.elapsed().as_secs_f64());
+        self.shared.metrics.transactions_committed.inc();
         for (status, n) in open.statuses {
-            self.metrics.status(status).inc_by(n);
+            self.shared.metrics.status(status).inc_by(n);
         }
         for (kind, n) in open.dead_letters {
-            self.metrics.dead_letter(kind).inc_by(n);
+            self.shared.metrics.dead_letter(kind).inc_by(n);
         }
         Ok(())
     }
@@ -225,11 +231,37 @@ impl Sink {
         if let SinkError::Fatal(e) = classify(error.clone()) {
             return SinkError::Fatal(e);
         }
-        self.metrics.transactions_aborted.inc();
-        if let Err(abort_error) = self.producer.abort_transaction(TRANSACTION_TIMEOUT) {
+        self.shared.metrics.transactions_aborted.inc();
+        let producer = &self.producer;
+        if let Err(abort_error) = self.retrying("abort", || producer.abort_transaction(TRANSACTION_TIMEOUT)) {
             return SinkError::Fatal(abort_error);
         }
         SinkError::Aborted(error)
+    }
+
+    /// Runs a transactional call again while librdkafka calls its error retriable (typically the
+    /// broker being briefly unavailable), with exponential backoff, for up to
+    /// [`BROKER_OUTAGE_LIMIT`]; `/readyz` reports the outage meanwhile. The transaction stays
+    /// open, so nothing is lost or doubled by waiting.
+    fn retrying(&self, call: &str, mut attempt: impl FnMut() -> KafkaResult<()>) -> KafkaResult<()> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match attempt() {
+                Err(KafkaError::Transaction(error))
+                    if error.is_retriable() && started.elapsed() < BROKER_OUTAGE_LIMIT =>
+                {
+                    tracing::warn!(call, %error, retry_in = ?backoff, "Transactional call failed; retrying");
+                    self.shared.health.set_broker_unavailable(true);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                result => {
+                    self.shared.health.set_broker_unavailable(false);
+                    return result;
+                }
+            }
+        }
     }
 }
 
@@ -245,7 +277,7 @@ impl Actor for Sink {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(64);
-        ctx.run_interval(self.commit_interval, |sink, _ctx| {
+        ctx.run_interval(self.shared.commit_interval, |sink, _ctx| {
             if let Err(error) = sink.commit() {
                 sink.on_error(error);
             }
@@ -283,6 +315,6 @@ impl Handler<Resume> for Sink {
     type Result = ();
 
     fn handle(&mut self, _: Resume, _ctx: &mut Self::Context) {
-        self.rewind.store(false, Ordering::Release);
+        self.shared.rewind.store(false, Ordering::Release);
     }
 }

@@ -57,6 +57,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     consumer.assign(&assignment)?;
+    // Watermarks from a read_uncommitted client are the high watermarks, beyond any open
+    // transaction: reaching them means every transaction was decided and read.
+    let watermarks: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.bootstrap_servers)
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
     let mut summary = Summary::default();
     loop {
         while let Some(message) = consumer.poll(Duration::from_millis(200)) {
@@ -77,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         let statuses: usize = summary.statuses.values().sum();
         let reached = args.expect_statuses.is_none_or(|n| statuses >= n)
             && args.expect_dead_letters.is_none_or(|n| summary.dead_letters >= n);
-        if (reached && at_end(&consumer, &assignment)?) || Instant::now() >= deadline {
+        if (reached && at_end(&consumer, &watermarks, &assignment)?) || Instant::now() >= deadline {
             break;
         }
     }
@@ -95,10 +101,10 @@ fn reason_of(message: &BorrowedMessage<'_>) -> String {
     head.split(|c: char| c.is_ascii_digit() || c == '(').next().unwrap_or_default().trim().to_owned()
 }
 
-fn at_end(consumer: &BaseConsumer, assignment: &TopicPartitionList) -> anyhow::Result<bool> {
+fn at_end(consumer: &BaseConsumer, watermarks: &BaseConsumer, assignment: &TopicPartitionList) -> anyhow::Result<bool> {
     let position = consumer.position()?;
     for element in assignment.elements() {
-        let (_, high) = consumer.fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(10))?;
+        let (_, high) = watermarks.fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(10))?;
         let at = position.find_partition(element.topic(), element.partition()).map(|e| e.offset());
         if high > 0 && !matches!(at, Some(Offset::Offset(p)) if p >= high) {
             return Ok(false);

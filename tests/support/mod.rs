@@ -181,9 +181,15 @@ fn consumer_with_group(group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
-/// High watermark per partition.
+/// High watermark per partition, including records of transactions still open. A read_committed
+/// reader that reaches it has seen every transaction decided so far; one still open (e.g. of a
+/// killed tracker, until the broker aborts it) holds the reader back until it is decided.
 pub fn end_offsets(topic: &str) -> Vec<(i32, i64)> {
-    let consumer = consumer_with_group(&unique("probe"));
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("isolation.level", "read_uncommitted")
+        .create()
+        .expect("consumer");
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
     let partitions = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect::<Vec<_>>();
     partitions
@@ -382,9 +388,8 @@ impl LoadGen {
 
     /// Waits for the generator to finish successfully; returns its summary.
     pub fn wait(mut self) -> serde_json::Value {
-        let status = wait_for("the load generator to finish", Duration::from_secs(600), || {
-            self.child.try_wait().ok().flatten()
-        });
+        let status =
+            wait_for("the load generator to finish", Duration::from_secs(600), || self.child.try_wait().ok().flatten());
         assert!(status.success(), "sms-loadgen failed: {status:?}");
         serde_json::from_slice(&std::fs::read(&self.summary).unwrap()).expect("summary JSON")
     }

@@ -1,0 +1,58 @@
+//! The broker is stopped and started again mid-stream: nothing lost, nothing published twice.
+//!
+//! This test runs its own broker on another port (the shared one serves the other tests, which
+//! must not see an outage), so it lives alone in this test binary.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{LoadGen, Scenario, Tracker, assert_exactly_once, wait_for};
+
+const PORT: &str = "19092";
+const CONTROLLER_PORT: &str = "19093";
+
+fn broker(action: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    let status = Command::new(script)
+        .arg(action)
+        .env("KAFKA_PORT", PORT)
+        .env("KAFKA_CONTROLLER_PORT", CONTROLLER_PORT)
+        .status()
+        .expect("run scripts/kafka.sh");
+    assert!(status.success(), "scripts/kafka.sh {action} failed");
+}
+
+/// Stops the test's broker however the test ends.
+struct BrokerGuard;
+
+impl Drop for BrokerGuard {
+    fn drop(&mut self) {
+        broker("stop");
+    }
+}
+
+#[test]
+fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
+    broker("start");
+    let _guard = BrokerGuard;
+    // SAFETY: the only test in this binary; set before any other thread reads the environment.
+    unsafe { std::env::set_var("KAFKA_BOOTSTRAP", format!("localhost:{PORT}")) };
+
+    let s = Scenario::new("broker-restart");
+    s.create_inputs(4, 4);
+    let mut loadgen = LoadGen::spawn(&s, 30_000, 10_000, &["--invalid-share", "0.005"]);
+    let tracker = Tracker::start_instance(&s, "pod-0", &["--static-membership"]);
+    wait_for("statuses before the outage", Duration::from_secs(120), || {
+        (tracker.metric(r#"sms_tracker_statuses_published_total{status="SENT"}"#)? >= 3000.0).then_some(())
+    });
+    assert!(!loadgen.finished(), "the outage must happen mid-stream");
+
+    broker("stop");
+    broker("start");
+
+    let summary = loadgen.wait();
+    assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
+    assert!(tracker.http_get("/healthz").is_some(), "the tracker survived the outage:\n{}", tracker.logs());
+}
