@@ -67,6 +67,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             health: health.clone(),
             rewind: rewind.clone(),
             commit_interval: config.commit_interval(),
+            fault_abort_every: config.fault_abort_every,
         };
         Sink::start_in_arbiter(&sink_thread.handle(), move |_| Sink::new(producer, consumer, shared))
     };

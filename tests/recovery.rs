@@ -69,3 +69,22 @@ fn graceful_shutdown_commits_and_exits_zero() {
     assert_eq!(outputs.len(), 20, "duplicates after the restart publish nothing");
     assert_eq!(second.metric(r#"sms_tracker_ignored_records_total{reason="duplicate_response"}"#), Some(20.0));
 }
+
+/// Aborted transactions (injected every third commit) make the tracker drop its state, rewind to
+/// the committed offsets and restore from the changelog. If it kept state from an aborted
+/// transaction, messages published in it would be marked done and never published again (loss);
+/// if it did not rewind, their input would be skipped (loss).
+#[test]
+fn aborted_transactions_rewind_and_lose_nothing() {
+    let s = Scenario::new("abort-rewind");
+    s.create_inputs(4, 4);
+    let tracker = Tracker::start(&s, &["--fault-abort-every", "3"]);
+    let loadgen =
+        support::LoadGen::spawn(&s, 20_000, 20_000, &["--invalid-share", "0.01", "--duplicate-share", "0.02"]);
+    let prefix = loadgen.id_prefix.clone();
+    let summary = loadgen.wait();
+    support::assert_exactly_once(&s, &summary, &prefix);
+    let aborted = tracker.metric(r#"sms_tracker_transactions_total{result="aborted"}"#).unwrap();
+    assert!(aborted >= 2.0, "aborts were injected ({aborted})");
+    assert!(tracker.logs().contains("Rewound to committed offsets"));
+}

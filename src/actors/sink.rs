@@ -87,6 +87,8 @@ pub struct SinkContext {
     /// aborted transaction are dropped; their input is consumed again after the rewind.
     pub rewind: Arc<AtomicBool>,
     pub commit_interval: Duration,
+    /// Test-only fault injection: abort every Nth transaction instead of committing it.
+    pub fault_abort_every: Option<u64>,
 }
 
 pub struct Sink {
@@ -94,6 +96,8 @@ pub struct Sink {
     consumer: Arc<GroupConsumer>,
     shared: SinkContext,
     open: Option<OpenTransaction>,
+    /// Transactions ended so far (for fault injection).
+    ended: u64,
 }
 
 impl Sink {
@@ -102,7 +106,7 @@ impl Sink {
         consumer: Arc<GroupConsumer>,
         shared: SinkContext,
     ) -> Self {
-        Self { producer, consumer, shared, open: None }
+        Self { producer, consumer, shared, open: None, ended: 0 }
     }
 
     fn rewinding(&self) -> bool {
@@ -196,6 +200,7 @@ impl Sink {
         let Some(mut open) = self.open.take() else {
             return Ok(());
         };
+        self.ended += 1;
         let started = Instant::now();
         self.send_changelog(std::mem::take(&mut open.changelog))?;
         let mut offsets = TopicPartitionList::with_capacity(open.offsets.len());
@@ -210,6 +215,11 @@ impl Sink {
             .retrying("send offsets", || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT));
         if let Err(error) = sent {
             return Err(self.abort(error));
+        }
+        if self.shared.fault_abort_every.is_some_and(|n| n > 0 && self.ended % n == 0) {
+            // At the last moment: outputs delivered and offsets sent, only the commit missing.
+            tracing::warn!("Fault injection: aborting this transaction instead of committing it");
+            return Err(self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::Fail)));
         }
         if let Err(error) = self.retrying("commit", || producer.commit_transaction(TRANSACTION_TIMEOUT)) {
             return Err(self.abort(error));

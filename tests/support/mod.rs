@@ -130,6 +130,11 @@ pub fn create_topic(topic: &str, partitions: i32) {
     for result in results {
         result.unwrap_or_else(|(t, e)| panic!("cannot create {t}: {e}"));
     }
+    // Creation is acknowledged by the controller before every client sees the topic.
+    wait_for(&format!("topic {topic} to be visible"), DEADLINE, || {
+        let metadata = admin.inner().fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+        (metadata.topics().first()?.partitions().len() == partitions as usize).then_some(())
+    });
 }
 
 /// A producer of test input that partitions like the Java client (and the gateway).
@@ -377,6 +382,7 @@ impl LoadGen {
             .args(["--seed", "42", "--summary-json", summary.to_str().unwrap()])
             .args(extra)
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join(format!("{}.log", scenario.app_id))).unwrap())
             .spawn()
             .expect("start sms-loadgen");
         Self { child, summary, id_prefix }
