@@ -216,7 +216,7 @@ impl Sink {
         if let Err(error) = sent {
             return Err(self.abort(error));
         }
-        if self.shared.fault_abort_every.is_some_and(|n| n > 0 && self.ended % n == 0) {
+        if self.shared.fault_abort_every.is_some_and(|n| n > 0 && self.ended.is_multiple_of(n)) {
             // At the last moment: outputs delivered and offsets sent, only the commit missing.
             tracing::warn!("Fault injection: aborting this transaction instead of committing it");
             return Err(self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::Fail)));
