@@ -7,7 +7,7 @@ use actix::prelude::*;
 use futures::future::join_all;
 
 use super::partition::{PartitionActor, PartitionContext, Process, Stop};
-use super::sink::{Commit, SinkError};
+use super::sink::{Commit, Resume, SinkError};
 use crate::kafka::records::InputRecord;
 
 /// A batch of consumed records of any assigned partitions, in consumption order.
@@ -103,10 +103,12 @@ impl Handler<RevokeAll> for Router {
             // Each actor answers Stop only after it enqueued all its outputs to the sink, so the
             // commit below covers everything processed for the revoked partitions.
             join_all(stopping).await;
-            if !commit {
-                return Ok(());
-            }
-            sink.send(Commit).await.unwrap_or(Err(SinkError::Stopped))
+            let committed = if commit { sink.send(Commit).await.unwrap_or(Err(SinkError::Stopped)) } else { Ok(()) };
+            // No partition state is left, so nothing computed from an aborted transaction can
+            // reach the sink any more: the next assignment restores from the changelog and
+            // consumes from the committed offsets, which is what a rewind would do.
+            let _ = sink.send(Resume).await;
+            committed
         })
     }
 }

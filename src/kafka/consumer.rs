@@ -182,6 +182,10 @@ fn rewind_to_committed(consumer: &GroupConsumer, router: &Addr<Router>, topics: 
         crate::app::fail("router stopped while rewinding");
     }
     let assignment = consumer.assignment()?;
+    if assignment.count() == 0 {
+        // Mid-rebalance: the next assignment starts from the committed offsets anyway.
+        return Ok(());
+    }
     let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(30))?;
     let mut positions = TopicPartitionList::new();
     for element in committed.elements() {
@@ -204,7 +208,38 @@ fn rewind_to_committed(consumer: &GroupConsumer, router: &Addr<Router>, topics: 
     Ok(())
 }
 
+/// A fatal consumer error (e.g. a static member fenced by another with its `group.instance.id`)
+/// leaves the consumer unusable: the process must restart.
 fn is_fatal(error: &KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode;
-    matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced))
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+        || matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced))
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn a_fenced_static_member_is_fatal_but_a_broker_outage_is_not() {
+        assert!(is_fatal(&KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown)));
+    }
+
+    #[test]
+    fn an_assignment_must_hold_the_same_partitions_of_both_inputs() {
+        let topics =
+            TopicNames { sent: "s".into(), responses: "r".into(), status: "o".into(), dead_letter: "d".into() };
+        let mut tpl = TopicPartitionList::new();
+        for p in [1, 0] {
+            tpl.add_partition("s", p);
+            tpl.add_partition("r", p);
+        }
+        assert_eq!(co_partitioned(&tpl, &topics), Ok(vec![0, 1]));
+        tpl.add_partition("s", 2);
+        assert!(co_partitioned(&tpl, &topics).unwrap_err().contains("not co-partitioned"));
+    }
 }

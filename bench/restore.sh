@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Measures state restore: fills the tracker's state with N open messages (whole messages whose
+# submit responses never come), stops it gracefully, starts it again and measures how long the
+# restart takes to become ready and how fast the changelog is replayed.
+#
+#   MESSAGES=1000000 PARTITIONS=8 bench/restore.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MESSAGES="${MESSAGES:-1000000}"
+PARTITIONS="${PARTITIONS:-8}"
+PORT="${BENCH_HTTP_PORT:-18090}"
+RUN="bench-restore-$(date +%Y%m%d-%H%M%S)"
+OUT="target/bench/$RUN"
+mkdir -p "$OUT"
+
+scripts/kafka.sh start
+cargo build --release --locked --bins
+
+export SMS_TRACKER_APPLICATION_ID="$RUN"
+export SMS_TRACKER_SENT_TOPIC="$RUN.sent-messages"
+export SMS_TRACKER_RESPONSES_TOPIC="$RUN.submit-responses"
+export SMS_TRACKER_STATUS_TOPIC="$RUN.message-status"
+export SMS_TRACKER_DEAD_LETTER_TOPIC="$RUN.dead-letters"
+export SMS_TRACKER_INSTANCE_ID="bench-0"
+
+metric() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+consumed() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_records_consumed_total/ { s += $2 } END { printf "%d\n", s }'; }
+wait_ready() {
+  until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do
+    kill -0 "$1" 2>/dev/null || { echo "tracker exited"; exit 1; }
+    sleep 0.05
+  done
+}
+
+target/release/sms-tracker --create-topics --partitions "$PARTITIONS" --http-listen "127.0.0.1:$PORT" >"$OUT/fill.log" 2>&1 &
+pid=$!
+wait_ready $pid
+echo "Filling state with $MESSAGES open messages (responses go to an unused topic)"
+target/release/sms-loadgen --messages "$MESSAGES" --duplicate-share 0 --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
+  --responses-topic "$RUN.unused-responses" --create-topics --partitions "$PARTITIONS" --quiet \
+  --summary-json "$OUT/loadgen.json" >/dev/null
+sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent_records"])' "$OUT/loadgen.json")
+until [ "$(consumed)" -ge "$sent" ]; do sleep 0.2; done
+open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_state_entries/ && $1 ~ /kind="open"/ { s += $2 } END { printf "%d\n", s }')
+rss_filled=$(metric process_resident_memory_bytes)
+kill -TERM $pid; wait $pid
+
+changelog_bytes=$(du -sb target/kafka-*/run-9092/data/"$RUN"-state-changelog-* | awk '{ s += $1 } END { print s }')
+start=$(date +%s.%N)
+target/release/sms-tracker --http-listen "127.0.0.1:$PORT" >"$OUT/restore.log" 2>&1 &
+pid=$!
+wait_ready $pid
+ready=$(date +%s.%N)
+restored=$(metric sms_tracker_restored_records_total)
+rss_restored=$(metric process_resident_memory_bytes)
+slowest=$(grep -o 'seconds=[0-9.]*' "$OUT/restore.log" | cut -d= -f2 | sort -g | tail -1)
+kill -TERM $pid; wait $pid
+
+python3 - "$MESSAGES" "$PARTITIONS" "$open_entries" "$restored" "$start" "$ready" "$slowest" "$changelog_bytes" "$rss_filled" "$rss_restored" <<'PY'
+import sys
+m, p, entries, restored, start, ready, slowest, clb, rss1, rss2 = sys.argv[1:]
+ttr = float(ready) - float(start)
+print()
+print("| messages in state | partitions | changelog records replayed | changelog on disk | time to ready (process start → /readyz) | slowest partition restore | replay rate (records / time to ready) | RSS after fill | RSS after restore |")
+print("|---|---|---|---|---|---|---|---|---|")
+print(f"| {int(entries):,} | {p} | {int(float(restored)):,} | {int(clb)/1e6:.0f} MB | {ttr:.2f} s | {float(slowest):.2f} s | {float(restored)/ttr:,.0f} records/s | {int(float(rss1))/2**20:.0f} MiB | {int(float(rss2))/2**20:.0f} MiB |")
+PY
