@@ -16,3 +16,7 @@ cargo clippy --all-targets --locked -- -D warnings
 step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
 cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}"
+
+step "Kubernetes artefacts, offline: Helm chart lint, render, schema validation, refusals"
+# helm (built from the Go module proxy) and kubernetes-validate (PyPI) go to target/tools on first use.
+scripts/helm-check.sh

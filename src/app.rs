@@ -85,6 +85,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         metrics: metrics.clone(),
         health: health.clone(),
         restorer,
+        policy: config.policy(),
+        sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
     };
     let router = Router::new(workers.iter().map(Arbiter::handle).collect(), shared).start();
     consumer.context().set_router(router.clone());

@@ -55,6 +55,24 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_COMMIT_INTERVAL_MS", default_value_t = 100)]
     pub commit_interval_ms: u64,
 
+    /// A known message not terminal this long after its sent-messages record timestamp is
+    /// published as EXPIRED; responses whose message does not arrive within it are orphans.
+    #[arg(long, env = "SMS_TRACKER_SUBMIT_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub submit_timeout_seconds: u64,
+
+    /// How long a terminal marker absorbs late duplicates before the message id is purged.
+    #[arg(long, env = "SMS_TRACKER_RETENTION_SECONDS", default_value_t = 3600)]
+    pub retention_seconds: u64,
+
+    /// SMPP command_status values the gateway retries (hex or decimal, comma-separated); any
+    /// other non-zero status fails the whole message.
+    #[arg(long, env = "SMS_TRACKER_RETRYABLE_COMMAND_STATUSES", value_delimiter = ',', value_parser = parse_status, default_value = "0x08,0x14,0x58,0x64")]
+    pub retryable_command_statuses: Vec<u32>,
+
+    /// How often each partition checks deadlines (expiry, orphans, purge).
+    #[arg(long, env = "SMS_TRACKER_SWEEP_INTERVAL_MS", default_value_t = 1000)]
+    pub sweep_interval_ms: u64,
+
     /// Create missing input topics (for demos and tests; in production the gateway owns them).
     #[arg(long, env = "SMS_TRACKER_CREATE_TOPICS")]
     pub create_topics: bool,
@@ -71,6 +89,14 @@ pub struct Config {
     /// or repeated. Properties the tracker's guarantees depend on cannot be overridden.
     #[arg(long = "kafka-property", env = "SMS_TRACKER_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
     pub kafka_properties: Vec<(String, String)>,
+
+    /// SASL username, kept out of --kafka-property so that a Secret can hold any characters.
+    #[arg(long, env = "SMS_TRACKER_SASL_USERNAME", hide_env_values = true)]
+    pub sasl_username: Option<String>,
+
+    /// SASL password, kept out of --kafka-property so that a Secret can hold any characters.
+    #[arg(long, env = "SMS_TRACKER_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
 
     /// Most records handed to the partition actors at once.
     #[arg(long, env = "SMS_TRACKER_MAX_BATCH_RECORDS", default_value_t = 2000)]
@@ -119,6 +145,15 @@ impl Config {
             .unwrap_or_else(|| format!("pid-{}", std::process::id()))
     }
 
+    /// The timeouts and retryable statuses of the state machine.
+    pub fn policy(&self) -> crate::domain::Policy {
+        crate::domain::Policy {
+            submit_timeout_ms: (self.submit_timeout_seconds as i64).saturating_mul(1000),
+            retention_ms: (self.retention_seconds as i64).saturating_mul(1000),
+            retryable: self.retryable_command_statuses.clone(),
+        }
+    }
+
     /// The compacted topic holding the durable copy of every partition's state.
     pub fn changelog_topic(&self) -> String {
         format!("{}-state-changelog", self.application_id)
@@ -133,9 +168,22 @@ impl Config {
     }
 }
 
+/// `key=value`; an empty item (e.g. an empty environment variable) is allowed and skipped.
 fn parse_property(s: &str) -> Result<(String, String), String> {
+    if s.trim().is_empty() {
+        return Ok((String::new(), String::new()));
+    }
     let (key, value) = s.split_once('=').ok_or_else(|| format!("expected key=value, got {s:?}"))?;
     Ok((key.trim().to_owned(), value.trim().to_owned()))
+}
+
+fn parse_status(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("invalid command_status {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -162,5 +210,17 @@ mod tests {
             vec![("a".into(), "1".into()), ("b".into(), "x=y".into()), ("c".into(), "3".into())]
         );
         assert!(Config::try_parse_from(["sms-tracker", "--kafka-property", "novalue"]).is_err());
+        let empty = Config::try_parse_from(["sms-tracker", "--kafka-property", ""]).unwrap();
+        assert!(empty.kafka_properties.iter().all(|(k, _)| k.is_empty()), "an empty value sets nothing");
+    }
+
+    #[test]
+    fn retryable_statuses_are_hex_or_decimal() {
+        let config = Config::try_parse_from(["sms-tracker"]).unwrap();
+        assert_eq!(config.policy().retryable, vec![0x08, 0x14, 0x58, 0x64]);
+        let config = Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", "0x58,20"]).unwrap();
+        assert_eq!(config.retryable_command_statuses, vec![0x58, 20]);
+        assert_eq!(config.policy().submit_timeout_ms, 300_000);
+        assert!(Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", "0xZZ"]).is_err());
     }
 }

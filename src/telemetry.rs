@@ -139,16 +139,16 @@ impl Metrics {
         let p = partition.to_string();
         PartitionMetrics {
             consumed: Source::ALL.map(|s| self.records_consumed.with_label_values(&[topics[s.index()], &p])),
-            open: self.state_entries.with_label_values(&[&p, "open"]),
-            published: self.state_entries.with_label_values(&[&p, "published"]),
-            cancelled: self.state_entries.with_label_values(&[&p, "cancelled"]),
+            pending: self.state_entries.with_label_values(&[&p, "pending"]),
+            awaiting_message: self.state_entries.with_label_values(&[&p, "awaiting_message"]),
+            markers: self.state_entries.with_label_values(&[&p, "terminal_marker"]),
         }
     }
 
     /// Drops a revoked partition's gauges so another instance's values are not double counted.
     pub fn forget_partition(&self, partition: i32) {
         let p = partition.to_string();
-        for kind in ["open", "published", "cancelled"] {
+        for kind in ["pending", "awaiting_message", "terminal_marker"] {
             let _ = self.state_entries.remove_label_values(&[&p, kind]);
         }
     }
@@ -170,15 +170,15 @@ impl Default for Metrics {
 /// Label children of one partition, cached by its actor.
 pub struct PartitionMetrics {
     pub consumed: [IntCounter; 2],
-    pub open: IntGauge,
-    pub published: IntGauge,
-    pub cancelled: IntGauge,
+    pub pending: IntGauge,
+    pub awaiting_message: IntGauge,
+    pub markers: IntGauge,
 }
 
 impl PartitionMetrics {
     pub fn set_state(&self, counts: EntryCounts) {
-        self.open.set(counts.open as i64);
-        self.published.set(counts.published as i64);
-        self.cancelled.set(counts.cancelled as i64);
+        self.pending.set(counts.pending as i64);
+        self.awaiting_message.set(counts.awaiting_message as i64);
+        self.markers.set(counts.markers as i64);
     }
 }

@@ -57,9 +57,9 @@ fn parts_before_message_complete_when_the_message_arrives() {
     assert_eq!(
         value["parts"],
         serde_json::json!([
-            {"partNumber": 1, "supplierMessageId": "A"},
-            {"partNumber": 2, "supplierMessageId": "B"},
-            {"partNumber": 3, "supplierMessageId": "C"}
+            {"partNumber": 1, "commandStatus": 0, "supplierMessageId": "A"},
+            {"partNumber": 2, "commandStatus": 0, "supplierMessageId": "B"},
+            {"partNumber": 3, "commandStatus": 0, "supplierMessageId": "C"}
         ])
     );
     let updated_at = value["statusUpdatedAt"].as_str().expect("statusUpdatedAt");
@@ -138,7 +138,7 @@ fn a_part_disagreeing_on_total_parts_is_dead_lettered() {
     assert!(reason.contains("totalParts 3 differs from 2"), "{reason}");
 }
 
-/// Rule 5: a non-zero commandStatus is recorded but does not complete the part.
+/// Rule 5: a (retryable) non-zero commandStatus is recorded but does not complete the part.
 #[test]
 fn an_error_response_does_not_complete_a_part() {
     let (s, _tracker, input) = started("error-status");

@@ -1,8 +1,8 @@
 //! One actor per assigned input partition: validates records, applies them to the partition's
-//! state and turns outcomes into output records for the sink.
+//! state, sweeps deadlines, and turns outcomes into output records for the sink.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
 
@@ -10,11 +10,15 @@ use super::TopicNames;
 use super::sink::{Sink, SinkBatch};
 use crate::domain::output::render_status;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
-use crate::domain::{Outcome, PartitionState, RecordError, snapshot};
+use crate::domain::{OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, snapshot};
 use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord, Source};
 use crate::kafka::restore::Restorer;
 use crate::telemetry::{Metrics, PartitionMetrics};
+
+/// After this long without input the partition is taken to be caught up, and its clock follows
+/// the wall clock instead of the record timestamps.
+const IDLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Records of this actor's partition, in offset order.
 #[derive(Message)]
@@ -34,6 +38,8 @@ pub struct PartitionContext {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub restorer: Arc<Restorer>,
+    pub policy: Policy,
+    pub sweep_interval: Duration,
 }
 
 pub struct PartitionActor {
@@ -42,6 +48,10 @@ pub struct PartitionActor {
     shared: PartitionContext,
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
+    restored: bool,
+    /// Highest record timestamp seen: the partition's clock while records flow.
+    stream_time_ms: i64,
+    last_record: Instant,
 }
 
 impl PartitionActor {
@@ -50,20 +60,25 @@ impl PartitionActor {
             shared.metrics.for_partition(partition, [&shared.topics.sent, &shared.topics.responses]);
         Self {
             partition,
-            state: PartitionState::new(),
+            state: PartitionState::new(shared.policy.clone()),
             shared,
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
+            restored: false,
+            stream_time_ms: 0,
+            last_record: Instant::now(),
         }
     }
 
     /// Restores the partition's state from the changelog; the mailbox waits meanwhile, so no
-    /// input of this partition is processed before its state is back.
+    /// input of this partition is processed (and no deadline fires) before its state is back.
     fn restore(&mut self, ctx: &mut Context<Self>) {
         let partition = self.partition;
         let restorer = self.shared.restorer.clone();
+        let policy = self.shared.policy.clone();
         self.shared.metrics.partitions_restoring.inc();
-        let restoring = async move { actix_rt::task::spawn_blocking(move || restorer.restore(partition)).await };
+        let restoring =
+            async move { actix_rt::task::spawn_blocking(move || restorer.restore(partition, policy)).await };
         ctx.wait(restoring.into_actor(self).map(move |result, actor, _ctx| {
             actor.shared.metrics.partitions_restoring.dec();
             match result {
@@ -78,6 +93,8 @@ impl PartitionActor {
                     actor.shared.metrics.restore_seconds.observe(restored.elapsed.as_secs_f64());
                     actor.state = restored.state;
                     actor.partition_metrics.set_state(actor.state.counts());
+                    actor.restored = true;
+                    actor.last_record = Instant::now();
                     actor.shared.health.set_partition_ready(partition);
                 }
                 Ok(Err(error)) => crate::app::fail(&format!("cannot restore partition {partition}: {error}")),
@@ -89,9 +106,12 @@ impl PartitionActor {
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {
         let mut outputs = Vec::new();
         let mut next_offsets = [None; 2];
+        let wall = now_ms();
         for record in records {
             self.partition_metrics.consumed[record.source.index()].inc();
             next_offsets[record.source.index()] = Some(record.offset + 1);
+            let meta = RecordMeta { timestamp_ms: record.timestamp_ms.unwrap_or(wall), offset: record.offset };
+            self.stream_time_ms = self.stream_time_ms.max(meta.timestamp_ms);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
             let parsed = match record.source {
@@ -99,25 +119,62 @@ impl PartitionActor {
                 Source::SubmitResponses => parse_submit_response(key, value),
             };
             let outcome = match parsed {
-                Ok(input) => self.state.apply(input),
+                Ok(input) => self.state.apply(input, meta),
                 Err(error) => Outcome::Rejected(error),
             };
             match outcome {
-                Outcome::Publish(change) => outputs.push(OutputRecord {
-                    destination: Destination::Status(change.status),
-                    partition: self.partition,
-                    key: Some(change.id.clone().into_bytes()),
-                    value: Some(render_status(&change, SystemTime::now())),
-                    headers: Vec::new(),
-                }),
                 Outcome::Rejected(error) => outputs.push(self.dead_letter(record, error)),
-                Outcome::Ignored(reason) => self.shared.metrics.ignored(reason).inc(),
-                Outcome::Recorded | Outcome::Cancelled => {}
+                other => self.collect(other, &mut outputs),
             }
         }
+        self.last_record = Instant::now();
+        self.batch(outputs, next_offsets)
+    }
+
+    /// Ends what is due by the partition's clock (expiries, orphans, purges).
+    fn sweep(&mut self) -> Option<SinkBatch> {
+        if !self.restored {
+            return None;
+        }
+        let mut outputs = Vec::new();
+        for outcome in self.state.sweep(self.clock()) {
+            self.collect(outcome, &mut outputs);
+        }
+        let batch = self.batch(outputs, [None; 2]);
+        (!batch.outputs.is_empty() || !batch.changelog.is_empty()).then_some(batch)
+    }
+
+    /// Record time while input flows, so a backlog never expires messages whose responses are
+    /// still in it; the wall clock once the partition is idle (caught up), so deadlines fire even
+    /// when the gateway goes quiet.
+    fn clock(&self) -> i64 {
+        if self.last_record.elapsed() >= IDLE_AFTER { now_ms().max(self.stream_time_ms) } else { self.stream_time_ms }
+    }
+
+    fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
+        match outcome {
+            Outcome::Publish(change) => outputs.push(OutputRecord {
+                destination: Destination::Status(change.status),
+                partition: self.partition,
+                key: Some(change.id.as_bytes().to_vec()),
+                value: Some(render_status(&change, SystemTime::now())),
+                headers: Vec::new(),
+            }),
+            Outcome::Orphaned(parts) => outputs.extend(parts.into_iter().map(|part| self.orphan_letter(part))),
+            Outcome::Rejected(error) => tracing::error!(%error, "Rejection without its record; this is a bug"),
+            Outcome::Ignored(reason) => self.shared.metrics.ignored(reason).inc(),
+            Outcome::Recorded | Outcome::Cancelled | Outcome::Purged => {}
+        }
+    }
+
+    fn batch(&mut self, outputs: Vec<OutputRecord>, next_offsets: [Option<i64>; 2]) -> SinkBatch {
         self.partition_metrics.set_state(self.state.counts());
-        let changelog =
-            self.state.take_changes().into_iter().map(|(id, entry)| (id, entry.map(snapshot::encode))).collect();
+        let changelog = self
+            .state
+            .take_changes()
+            .into_iter()
+            .map(|(id, entry)| (id.to_string(), entry.map(snapshot::encode)))
+            .collect();
         SinkBatch { partition: self.partition, outputs, changelog, next_offsets }
     }
 
@@ -133,19 +190,52 @@ impl PartitionActor {
                 "Dead-lettering invalid record"
             );
         }
+        let headers = self.headers(error.reason, topic, record.offset);
         OutputRecord {
             destination: Destination::DeadLetter(error.kind),
             partition: self.partition,
-            headers: vec![
-                ("error.reason", error.reason.into_bytes()),
-                ("source.topic", topic.into_bytes()),
-                ("source.partition", self.partition.to_string().into_bytes()),
-                ("source.offset", record.offset.to_string().into_bytes()),
-            ],
+            headers,
             key: record.key,
             value: record.value,
         }
     }
+
+    /// A dead letter for a response whose message never came. The original bytes are not kept
+    /// in state, so the value is the response rebuilt from what the tracker knew of it.
+    fn orphan_letter(&self, part: OrphanPart) -> OutputRecord {
+        let mut value = serde_json::json!({
+            "messageId": &*part.message_id,
+            "partNumber": part.part_number,
+            "totalParts": part.total_parts,
+            "commandStatus": part.command_status,
+        });
+        if let Some(id) = &part.supplier_message_id {
+            value["supplierMessageId"] = serde_json::json!(&**id);
+        }
+        if let Some(supplier) = &part.supplier {
+            value["supplier"] = serde_json::json!(&**supplier);
+        }
+        OutputRecord {
+            destination: Destination::DeadLetter(RecordErrorKind::Orphan),
+            partition: self.partition,
+            headers: self.headers(part.reason, self.shared.topics.responses.clone(), part.offset),
+            key: Some(part.message_id.as_bytes().to_vec()),
+            value: Some(serde_json::to_vec(&value).unwrap_or_default()),
+        }
+    }
+
+    fn headers(&self, reason: String, topic: String, offset: i64) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("error.reason", reason.into_bytes()),
+            ("source.topic", topic.into_bytes()),
+            ("source.partition", self.partition.to_string().into_bytes()),
+            ("source.offset", offset.to_string().into_bytes()),
+        ]
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Actor for PartitionActor {
@@ -154,6 +244,12 @@ impl Actor for PartitionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(partition = self.partition, "Partition actor started; restoring state");
         self.restore(ctx);
+        ctx.run_interval(self.shared.sweep_interval, |actor, _ctx| {
+            if let Some(batch) = actor.sweep() {
+                // Enqueued in order with the batches of processed records.
+                actor.shared.sink.do_send(batch);
+            }
+        });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {

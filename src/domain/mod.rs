@@ -2,9 +2,13 @@
 //! on its own; the rest of the crate feeds it records and publishes what it returns.
 
 pub mod output;
+pub mod smpp;
 pub mod snapshot;
 pub mod state;
 pub mod wire;
 
-pub use state::{Entry, EntryCounts, Ignored, Outcome, PartitionState, Status, StatusChange};
+pub use state::{
+    Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,
+    RecordMeta, Status, StatusChange,
+};
 pub use wire::{Input, PartResponse, RecordError, RecordErrorKind};

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::state::{Entry, OpenMessage, PartSlot, Status};
+use super::state::{Closed, Entry, OpenMessage, PartOutcome, PartSlot, Status};
 
 const VERSION: u32 = 1;
 
@@ -16,10 +16,11 @@ struct Snapshot<'a> {
     v: u32,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     open: Option<OpenSnapshot<'a>>,
+    /// `SENT`, `FAILED`, `EXPIRED` or `CANCELLED`, with the time it closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    published: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    cancelled: bool,
+    closed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -27,10 +28,19 @@ struct OpenSnapshot<'a> {
     /// The WholeMessage JSON, embedded as JSON (not as an escaped string).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     message: Option<&'a RawValue>,
-    /// Per part: `[supplier message id or null, last error command_status]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message_ts: Option<i64>,
+    first_seen_ts: i64,
+    /// Per part: `[state, command_status, supplier message id, supplier, offset]`, state being
+    /// 0 no response, 1 retrying, 2 accepted, 3 rejected.
     #[serde(default)]
-    parts: Vec<(Option<String>, u32)>,
+    parts: Vec<PartSnapshot>,
 }
+
+/// `[state, command_status, supplier message id, supplier, offset]`.
+type PartSnapshot = (u8, u32, Option<String>, Option<String>, i64);
+
+const CANCELLED: &str = "CANCELLED";
 
 /// Why a changelog value could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -43,21 +53,45 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
             v: VERSION,
             open: Some(OpenSnapshot {
                 message: open.message.as_deref().and_then(|m| serde_json::from_slice(m).ok()),
-                parts: open
-                    .parts
-                    .iter()
-                    .map(|p| (p.supplier_message_id.as_deref().map(str::to_owned), p.last_error))
-                    .collect(),
+                message_ts: open.message_ts,
+                first_seen_ts: open.first_seen_ts,
+                parts: open.parts.iter().map(encode_part).collect(),
             }),
-            published: None,
-            cancelled: false,
+            closed: None,
+            at: None,
         },
-        Entry::Published(status) => {
-            Snapshot { v: VERSION, open: None, published: Some(status.as_str().to_owned()), cancelled: false }
+        Entry::Closed { outcome, at_ms } => {
+            let name = match outcome {
+                Closed::Published(status) => status.as_str(),
+                Closed::Cancelled => CANCELLED,
+            };
+            Snapshot { v: VERSION, open: None, closed: Some(name.to_owned()), at: Some(*at_ms) }
         }
-        Entry::Cancelled => Snapshot { v: VERSION, open: None, published: None, cancelled: true },
     };
     serde_json::to_vec(&snapshot).expect("snapshot serialises")
+}
+
+fn encode_part(slot: &PartSlot) -> PartSnapshot {
+    let supplier = slot.supplier.as_deref().map(str::to_owned);
+    match &slot.outcome {
+        PartOutcome::NoResponse => (0, 0, None, supplier, slot.offset),
+        PartOutcome::Retrying(status) => (1, *status, None, supplier, slot.offset),
+        PartOutcome::Accepted(id) => (2, 0, Some(id.to_string()), supplier, slot.offset),
+        PartOutcome::Rejected(status) => (3, *status, None, supplier, slot.offset),
+    }
+}
+
+fn decode_part(
+    (state, status, id, supplier, offset): (u8, u32, Option<String>, Option<String>, i64),
+) -> Result<PartSlot, SnapshotError> {
+    let outcome = match (state, id) {
+        (0, _) => PartOutcome::NoResponse,
+        (1, _) => PartOutcome::Retrying(status),
+        (2, Some(id)) => PartOutcome::Accepted(id.into()),
+        (3, _) => PartOutcome::Rejected(status),
+        (state, _) => return Err(SnapshotError(format!("invalid part state {state}"))),
+    };
+    Ok(PartSlot { outcome, supplier: supplier.map(Into::into), offset })
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Entry, SnapshotError> {
@@ -66,25 +100,23 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, SnapshotError> {
         return Err(SnapshotError(format!("version {} is not {VERSION}", snapshot.v)));
     }
     if let Some(open) = snapshot.open {
-        let parts = open
-            .parts
-            .into_iter()
-            .map(|(supplier, last_error)| PartSlot { supplier_message_id: supplier.map(Into::into), last_error })
-            .collect();
+        let parts = open.parts.into_iter().map(decode_part).collect::<Result<Vec<_>, _>>()?.into_boxed_slice();
         let message = open.message.map(|m| m.get().as_bytes().to_vec().into_boxed_slice());
-        return Ok(Entry::Open(OpenMessage { message, parts }));
+        return Ok(Entry::Open(OpenMessage {
+            message,
+            message_ts: open.message_ts,
+            first_seen_ts: open.first_seen_ts,
+            parts,
+        }));
     }
-    if let Some(status) = snapshot.published {
-        let status = Status::ALL
-            .into_iter()
-            .find(|s| s.as_str() == status)
-            .ok_or_else(|| SnapshotError(format!("unknown status {status:?}")))?;
-        return Ok(Entry::Published(status));
+    match (snapshot.closed.as_deref(), snapshot.at) {
+        (Some(CANCELLED), Some(at_ms)) => Ok(Entry::Closed { outcome: Closed::Cancelled, at_ms }),
+        (Some(name), Some(at_ms)) => {
+            let status = Status::parse(name).ok_or_else(|| SnapshotError(format!("unknown status {name:?}")))?;
+            Ok(Entry::Closed { outcome: Closed::Published(status), at_ms })
+        }
+        _ => Err(SnapshotError("no state kind present".into())),
     }
-    if snapshot.cancelled {
-        return Ok(Entry::Cancelled);
-    }
-    Err(SnapshotError("no state kind present".into()))
 }
 
 #[cfg(test)]
@@ -94,18 +126,39 @@ mod tests {
     use super::*;
 
     fn entries() -> impl Strategy<Value = Entry> {
-        let part = (prop::option::of("[A-Za-z0-9\"\\\\]{1,12}"), any::<u32>())
-            .prop_map(|(supplier, last_error)| PartSlot { supplier_message_id: supplier.map(Into::into), last_error });
-        let open =
-            (prop::option::of("[a-z\"\\\\é ]{0,20}"), prop::collection::vec(part, 0..5)).prop_map(|(text, parts)| {
+        let outcome = prop_oneof![
+            Just(PartOutcome::NoResponse),
+            any::<u32>().prop_map(PartOutcome::Retrying),
+            "[A-Za-z0-9\"\\\\]{1,12}".prop_map(|s| PartOutcome::Accepted(s.into())),
+            any::<u32>().prop_map(PartOutcome::Rejected),
+        ];
+        let part = (outcome, prop::option::of("[a-z-]{1,10}"), any::<i64>())
+            .prop_map(|(outcome, supplier, offset)| PartSlot { outcome, supplier: supplier.map(Into::into), offset });
+        let open = (
+            prop::option::of("[a-z\"\\\\é ]{0,20}"),
+            prop::option::of(any::<i64>()),
+            any::<i64>(),
+            prop::collection::vec(part, 0..5),
+        )
+            .prop_map(|(text, message_ts, first_seen_ts, parts)| {
                 let message = text.map(|t| {
                     serde_json::to_vec(&serde_json::json!({"id":"x","status":"PENDING","text":t}))
                         .unwrap()
                         .into_boxed_slice()
                 });
-                Entry::Open(OpenMessage { message, parts: parts.into_boxed_slice() })
+                Entry::Open(OpenMessage { message, message_ts, first_seen_ts, parts: parts.into_boxed_slice() })
             });
-        prop_oneof![open, Just(Entry::Published(Status::Sent)), Just(Entry::Cancelled)]
+        let closed = (
+            prop_oneof![
+                Just(Closed::Published(Status::Sent)),
+                Just(Closed::Published(Status::Failed)),
+                Just(Closed::Published(Status::Expired)),
+                Just(Closed::Cancelled)
+            ],
+            any::<i64>(),
+        )
+            .prop_map(|(outcome, at_ms)| Entry::Closed { outcome, at_ms });
+        prop_oneof![open, closed]
     }
 
     proptest! {
@@ -118,8 +171,12 @@ mod tests {
     #[test]
     fn message_bytes_are_kept_verbatim() {
         let message = br#"{"id":"a", "status":"PENDING","z":[1, 2]}"#;
-        let entry =
-            Entry::Open(OpenMessage { message: Some(message.to_vec().into_boxed_slice()), parts: Box::default() });
+        let entry = Entry::Open(OpenMessage {
+            message: Some(message.to_vec().into_boxed_slice()),
+            message_ts: Some(1),
+            first_seen_ts: 1,
+            parts: Box::default(),
+        });
         let Entry::Open(open) = decode(&encode(&entry)).unwrap() else { panic!("open") };
         assert_eq!(open.message.as_deref(), Some(&message[..]));
     }
@@ -127,7 +184,8 @@ mod tests {
     #[test]
     fn rejects_garbage_and_unknown_versions() {
         assert!(decode(b"nope").is_err());
-        assert!(decode(br#"{"v":2,"cancelled":true}"#).is_err());
+        assert!(decode(br#"{"v":2,"closed":"SENT","at":1}"#).is_err());
         assert!(decode(br#"{"v":1}"#).is_err());
+        assert!(decode(br#"{"v":1,"closed":"LOST","at":1}"#).is_err());
     }
 }

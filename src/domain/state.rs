@@ -1,54 +1,99 @@
 //! The per-message state machine and the per-partition table of messages.
 //!
 //! This is the whole join-and-aggregate of the source article, without Kafka: the tracker feeds
-//! validated [`Input`]s of one partition in offset order to [`PartitionState::apply`] and publishes
-//! whatever [`Outcome::Publish`] it gets back. Unlike a Kafka Streams KTable join, a message is
-//! published at most once: after its status is published only a small marker remains, which
-//! absorbs late duplicates and updates.
+//! validated [`Input`]s of one partition in offset order to [`PartitionState::apply`], calls
+//! [`PartitionState::sweep`] with the partition's clock, and publishes what it gets back.
+//!
+//! Every message ends in exactly one terminal status — `SENT`, `FAILED` or `EXPIRED` — or is
+//! cancelled by a tombstone; status only moves forward. After that only a small marker remains
+//! for the retention period, absorbing late duplicates and updates, and then the key is purged.
+//! Time is always an argument (record timestamps, the sweep's clock), never read here.
 
-use std::collections::hash_map::{Entry as MapEntry, OccupiedEntry};
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
 
+use super::smpp;
 use super::wire::{Input, PartResponse, RecordError, RecordErrorKind};
 
-/// A status the tracker publishes.
+/// A message id, shared between the table, the deadline queue and the set of changed ids.
+pub type MessageId = Arc<str>;
+
+/// Timeouts and the retryable errors: how long to wait, and for what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// A known message not terminal this long after its `sent-messages` timestamp is EXPIRED;
+    /// responses whose message does not arrive this long after the first are orphans.
+    pub submit_timeout_ms: i64,
+    /// How long a terminal marker absorbs late records before the key is purged.
+    pub retention_ms: i64,
+    /// `command_status` values the gateway retries; any other non-zero status fails the message.
+    pub retryable: Vec<u32>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { submit_timeout_ms: 300_000, retention_ms: 3_600_000, retryable: smpp::DEFAULT_RETRYABLE.to_vec() }
+    }
+}
+
+impl Policy {
+    fn is_retryable(&self, command_status: u32) -> bool {
+        self.retryable.contains(&command_status)
+    }
+}
+
+/// A terminal status the tracker publishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Sent,
+    Failed,
+    Expired,
 }
 
 impl Status {
-    pub const ALL: [Status; 1] = [Status::Sent];
+    pub const ALL: [Status; 3] = [Status::Sent, Status::Failed, Status::Expired];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "SENT",
+            Status::Failed => "FAILED",
+            Status::Expired => "EXPIRED",
         }
     }
 
-    pub fn description(self) -> &'static str {
-        match self {
-            Status::Sent => "Sent successfully",
-        }
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 
 /// What the tracker remembers of one message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// Still waiting for its message or for successful responses of some parts.
+    /// Not terminal yet.
     Open(OpenMessage),
-    /// Its status was published; only this marker remains, to absorb late records.
+    /// Terminal at `at_ms`; only this marker remains until `at_ms + retention`.
+    Closed { outcome: Closed, at_ms: i64 },
+}
+
+/// How a closed message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
     Published(Status),
-    /// The gateway tombstoned it before completion; late records for it are ignored.
+    /// Tombstoned by the gateway before a status was published.
     Cancelled,
 }
 
-/// A message that has not reached a published status yet.
+/// A message that has not reached a terminal status.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenMessage {
     /// The latest WholeMessage JSON from `sent-messages`, kept verbatim for the output.
     pub message: Option<Box<[u8]>>,
+    /// Timestamp of the first `sent-messages` record: the submit deadline counts from it.
+    pub message_ts: Option<i64>,
+    /// Timestamp of the first record of any kind: an orphan's deadline counts from it.
+    pub first_seen_ts: i64,
     /// One slot per part, sized by the first response seen (which fixes `totalParts`).
     pub parts: Box<[PartSlot]>,
 }
@@ -56,33 +101,111 @@ pub struct OpenMessage {
 /// What is known about one SMPP part of a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartSlot {
-    /// The supplier's id from the first successful response; `None` until one arrives.
-    pub supplier_message_id: Option<Box<str>>,
-    /// `command_status` of the latest unsuccessful response, 0 if none.
-    pub last_error: u32,
+    pub outcome: PartOutcome,
+    /// The supplier named by the deciding (or latest) response, for descriptions.
+    pub supplier: Option<Box<str>>,
+    /// Input offset of that response, for orphan dead letters.
+    pub offset: i64,
+}
+
+/// The state of one part. The first decisive response (success or permanent error) wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PartOutcome {
+    #[default]
+    NoResponse,
+    /// Only retryable errors so far; the latest one.
+    Retrying(u32),
+    /// Accepted, with the supplier's message id.
+    Accepted(Box<str>),
+    /// Permanently rejected with this `command_status`.
+    Rejected(u32),
+}
+
+impl PartOutcome {
+    fn command_status(&self) -> Option<u32> {
+        match self {
+            PartOutcome::NoResponse => None,
+            PartOutcome::Retrying(status) | PartOutcome::Rejected(status) => Some(*status),
+            PartOutcome::Accepted(_) => Some(0),
+        }
+    }
 }
 
 impl OpenMessage {
-    fn is_complete(&self) -> bool {
-        self.message.is_some() && !self.parts.is_empty() && self.parts.iter().all(|p| p.supplier_message_id.is_some())
+    fn deadline(&self, policy: &Policy) -> i64 {
+        self.message_ts.unwrap_or(self.first_seen_ts).saturating_add(policy.submit_timeout_ms)
     }
+
+    fn parts_view(&self) -> Vec<PartView> {
+        self.parts
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| PartView {
+                number: (i + 1) as u8,
+                command_status: slot.outcome.command_status(),
+                supplier_message_id: match &slot.outcome {
+                    PartOutcome::Accepted(id) => Some(id.clone()),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+}
+
+impl Entry {
+    fn deadline(&self, policy: &Policy) -> i64 {
+        match self {
+            Entry::Open(open) => open.deadline(policy),
+            Entry::Closed { at_ms, .. } => at_ms.saturating_add(policy.retention_ms),
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self {
+            Entry::Open(open) if open.message.is_some() => Kind::Pending,
+            Entry::Open(_) => Kind::AwaitingMessage,
+            Entry::Closed { .. } => Kind::Marker,
+        }
+    }
+}
+
+/// One part as published in the output's `parts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartView {
+    pub number: u8,
+    /// `None` if no response arrived for the part.
+    pub command_status: Option<u32>,
+    pub supplier_message_id: Option<Box<str>>,
 }
 
 /// A status change to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
-    pub id: String,
+    pub id: MessageId,
     pub status: Status,
+    pub description: String,
     /// The latest WholeMessage JSON, to which the status fields are added.
     pub message: Box<[u8]>,
-    /// `(part number, supplier message id)`, sorted by part number.
-    pub parts: Vec<(u8, Box<str>)>,
+    pub parts: Vec<PartView>,
+}
+
+/// A response whose message never arrived, to dead-letter with reason `orphan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrphanPart {
+    pub message_id: MessageId,
+    pub part_number: u8,
+    pub total_parts: u8,
+    pub command_status: u32,
+    pub supplier_message_id: Option<Box<str>>,
+    pub supplier: Option<Box<str>>,
+    pub offset: i64,
+    pub reason: String,
 }
 
 /// Records that changed nothing, by why; each is counted so operators can see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ignored {
-    /// A part response for a part that already succeeded, or for a published message.
+    /// A response for a part that was already decided, or for a closed message.
     DuplicateResponse,
     /// A `sent-messages` update or tombstone after the status was published.
     UpdateAfterPublish,
@@ -102,7 +225,7 @@ impl Ignored {
     }
 }
 
-/// The result of applying one input.
+/// The result of applying one input, or one sweep step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The state changed and a status must be published.
@@ -115,30 +238,54 @@ pub enum Outcome {
     Ignored(Ignored),
     /// The record contradicts the state (e.g. another `totalParts`): dead-letter it.
     Rejected(RecordError),
+    /// Responses whose message never arrived were dropped: dead-letter them.
+    Orphaned(Vec<OrphanPart>),
+    /// A marker's retention ended and its key was removed.
+    Purged,
 }
 
-/// All message state of one input partition.
-#[derive(Debug, Default)]
-pub struct PartitionState {
-    entries: HashMap<String, Entry>,
-    /// Markers by kind, kept on every change so metrics never scan the table.
-    published: usize,
-    cancelled: usize,
-    /// Ids changed since the last [`PartitionState::take_changes`]: what the changelog must get.
-    dirty: HashSet<String>,
+/// Where a record sits in its input: what the state machine needs of Kafka's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub timestamp_ms: i64,
+    pub offset: i64,
+}
+
+/// Kinds of entries, for the state metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pending,
+    AwaitingMessage,
+    Marker,
 }
 
 /// Entries by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct EntryCounts {
-    pub open: usize,
-    pub published: usize,
-    pub cancelled: usize,
+    /// Open messages whose WholeMessage is known.
+    pub pending: usize,
+    /// Responses waiting for their message (orphans once the timeout passes).
+    pub awaiting_message: usize,
+    /// Terminal markers kept for the retention period.
+    pub markers: usize,
+}
+
+/// All message state of one input partition.
+#[derive(Debug, Default)]
+pub struct PartitionState {
+    policy: Policy,
+    entries: HashMap<MessageId, Entry>,
+    counts: EntryCounts,
+    /// Deadlines, earliest first. Lazy: an item whose entry's current deadline differs is stale
+    /// and skipped, so a changed deadline only needs a push, never a search.
+    deadlines: BinaryHeap<Reverse<(i64, MessageId)>>,
+    /// Ids changed since the last [`PartitionState::take_changes`]: what the changelog must get.
+    dirty: HashSet<MessageId>,
 }
 
 impl PartitionState {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(policy: Policy) -> Self {
+        Self { policy, ..Self::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -153,32 +300,60 @@ impl PartitionState {
         self.entries.get(id)
     }
 
-    /// Entries by kind.
     pub fn counts(&self) -> EntryCounts {
-        EntryCounts {
-            open: self.entries.len() - self.published - self.cancelled,
-            published: self.published,
-            cancelled: self.cancelled,
-        }
+        self.counts
     }
 
-    /// Applies one validated input of this partition, in offset order, keeping the counts.
-    pub fn apply(&mut self, input: Input) -> Outcome {
-        let id = input.id().to_owned();
-        let outcome = self.apply_input(input);
-        match &outcome {
-            Outcome::Publish(_) => self.published += 1,
-            Outcome::Cancelled => self.cancelled += 1,
-            Outcome::Recorded => {}
-            Outcome::Ignored(_) | Outcome::Rejected(_) => return outcome,
+    /// Applies one validated input of this partition, in offset order.
+    pub fn apply(&mut self, input: Input, meta: RecordMeta) -> Outcome {
+        let id: MessageId = match self.entries.get_key_value(input.id()) {
+            Some((existing, _)) => existing.clone(),
+            None => input.id().into(),
+        };
+        let before = self.entries.get(&id).map(|e| (e.kind(), e.deadline(&self.policy)));
+        let outcome = match input {
+            Input::Message { json, .. } => self.apply_message(&id, json.into_boxed_slice(), meta),
+            Input::Tombstone { .. } => self.apply_tombstone(&id, meta),
+            Input::Part(part) => self.apply_part(&id, part, meta),
+        };
+        if matches!(outcome, Outcome::Publish(_) | Outcome::Recorded | Outcome::Cancelled) {
+            self.changed(&id, before);
         }
-        self.dirty.insert(id);
         outcome
     }
 
-    /// The ids changed since the last call, each with its current entry (`None` once purged):
+    /// Ends what is due at `now_ms`: expires messages past their deadline, drops orphan
+    /// responses, purges markers past retention. Call it with a clock that never runs ahead
+    /// of the input (see the partition actor).
+    pub fn sweep(&mut self, now_ms: i64) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        while let Some(Reverse((deadline, _))) = self.deadlines.peek() {
+            if *deadline > now_ms {
+                break;
+            }
+            let Some(Reverse((deadline, id))) = self.deadlines.pop() else { break };
+            let Some(entry) = self.entries.get(&id) else { continue };
+            if entry.deadline(&self.policy) != deadline {
+                continue;
+            }
+            let before = Some((entry.kind(), deadline));
+            let outcome = match entry {
+                Entry::Open(open) if open.message.is_some() => self.expire(&id, now_ms),
+                Entry::Open(_) => self.orphan(&id),
+                Entry::Closed { .. } => {
+                    self.entries.remove(&id);
+                    Outcome::Purged
+                }
+            };
+            self.changed(&id, before);
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// The ids changed since the last call, each with its current entry (`None` once removed):
     /// a key changed ten times in one commit interval is written to the changelog once.
-    pub fn take_changes(&mut self) -> Vec<(String, Option<&Entry>)> {
+    pub fn take_changes(&mut self) -> Vec<(MessageId, Option<&Entry>)> {
         let dirty = std::mem::take(&mut self.dirty);
         dirty
             .into_iter()
@@ -191,21 +366,38 @@ impl PartitionState {
 
     /// Replays one changelog record while restoring (`None` is a tombstone). Restored entries are
     /// already durable, so they are not marked as changed.
-    pub fn restore(&mut self, id: String, entry: Option<Entry>) {
-        if let Some(old) = self.entries.remove(&id) {
-            self.count(&old, false);
+    pub fn restore(&mut self, id: &str, entry: Option<Entry>) {
+        if let Some(old) = self.entries.remove(id) {
+            self.count(old.kind(), false);
         }
         if let Some(entry) = entry {
-            self.count(&entry, true);
+            let id: MessageId = id.into();
+            self.count(entry.kind(), true);
+            self.deadlines.push(Reverse((entry.deadline(&self.policy), id.clone())));
             self.entries.insert(id, entry);
         }
     }
 
-    fn count(&mut self, entry: &Entry, added: bool) {
-        let counter = match entry {
-            Entry::Open(_) => return,
-            Entry::Published(_) => &mut self.published,
-            Entry::Cancelled => &mut self.cancelled,
+    /// Bookkeeping after `id` changed: counts, deadline queue, changelog.
+    fn changed(&mut self, id: &MessageId, before: Option<(Kind, i64)>) {
+        let after = self.entries.get(id).map(|e| (e.kind(), e.deadline(&self.policy)));
+        if let Some((kind, _)) = before {
+            self.count(kind, false);
+        }
+        if let Some((kind, deadline)) = after {
+            self.count(kind, true);
+            if before.map(|(_, d)| d) != Some(deadline) {
+                self.deadlines.push(Reverse((deadline, id.clone())));
+            }
+        }
+        self.dirty.insert(id.clone());
+    }
+
+    fn count(&mut self, kind: Kind, added: bool) {
+        let counter = match kind {
+            Kind::Pending => &mut self.counts.pending,
+            Kind::AwaitingMessage => &mut self.counts.awaiting_message,
+            Kind::Marker => &mut self.counts.markers,
         };
         if added {
             *counter += 1;
@@ -214,58 +406,50 @@ impl PartitionState {
         }
     }
 
-    fn apply_input(&mut self, input: Input) -> Outcome {
-        match input {
-            Input::Message { id, json } => self.apply_message(id, json.into_boxed_slice()),
-            Input::Tombstone { id } => self.apply_tombstone(id),
-            Input::Part(part) => self.apply_part(part),
-        }
-    }
-
-    fn apply_message(&mut self, id: String, json: Box<[u8]>) -> Outcome {
-        match self.entries.entry(id) {
-            MapEntry::Vacant(vacant) => {
-                // Without any part response the message cannot be complete yet.
-                vacant.insert(Entry::Open(OpenMessage { message: Some(json), parts: Box::default() }));
+    fn apply_message(&mut self, id: &MessageId, json: Box<[u8]>, meta: RecordMeta) -> Outcome {
+        match self.entries.get_mut(id) {
+            None => {
+                let open = OpenMessage {
+                    message: Some(json),
+                    message_ts: Some(meta.timestamp_ms),
+                    first_seen_ts: meta.timestamp_ms,
+                    parts: Box::default(),
+                };
+                self.entries.insert(id.clone(), Entry::Open(open));
                 Outcome::Recorded
             }
-            MapEntry::Occupied(mut occupied) => match occupied.get_mut() {
-                Entry::Open(open) => {
-                    open.message = Some(json);
-                    publish_if_complete(occupied)
-                }
-                Entry::Published(_) => Outcome::Ignored(Ignored::UpdateAfterPublish),
-                Entry::Cancelled => Outcome::Ignored(Ignored::Cancelled),
-            },
+            Some(Entry::Open(open)) => {
+                open.message = Some(json);
+                open.message_ts.get_or_insert(meta.timestamp_ms);
+                self.decide(id, meta.timestamp_ms)
+            }
+            Some(Entry::Closed { outcome: Closed::Published(_), .. }) => Outcome::Ignored(Ignored::UpdateAfterPublish),
+            Some(Entry::Closed { outcome: Closed::Cancelled, .. }) => Outcome::Ignored(Ignored::Cancelled),
         }
     }
 
-    fn apply_tombstone(&mut self, id: String) -> Outcome {
-        match self.entries.entry(id) {
-            MapEntry::Vacant(vacant) => {
-                vacant.insert(Entry::Cancelled);
+    fn apply_tombstone(&mut self, id: &MessageId, meta: RecordMeta) -> Outcome {
+        match self.entries.get(id) {
+            Some(Entry::Closed { outcome: Closed::Published(_), .. }) => Outcome::Ignored(Ignored::UpdateAfterPublish),
+            Some(Entry::Closed { outcome: Closed::Cancelled, .. }) => Outcome::Ignored(Ignored::Cancelled),
+            Some(Entry::Open(_)) | None => {
+                self.entries.insert(id.clone(), Entry::Closed { outcome: Closed::Cancelled, at_ms: meta.timestamp_ms });
                 Outcome::Cancelled
             }
-            MapEntry::Occupied(mut occupied) => match occupied.get() {
-                Entry::Open(_) => {
-                    occupied.insert(Entry::Cancelled);
-                    Outcome::Cancelled
-                }
-                Entry::Published(_) => Outcome::Ignored(Ignored::UpdateAfterPublish),
-                Entry::Cancelled => Outcome::Ignored(Ignored::Cancelled),
-            },
         }
     }
 
-    fn apply_part(&mut self, part: PartResponse) -> Outcome {
-        let mut occupied = match self.entries.entry(part.message_id) {
-            MapEntry::Occupied(occupied) => occupied,
-            MapEntry::Vacant(vacant) => vacant.insert_entry(Entry::Open(OpenMessage::default())),
+    fn apply_part(&mut self, id: &MessageId, part: PartResponse, meta: RecordMeta) -> Outcome {
+        let entry = match self.entries.entry(id.clone()) {
+            MapEntry::Occupied(occupied) => occupied.into_mut(),
+            MapEntry::Vacant(vacant) => {
+                vacant.insert(Entry::Open(OpenMessage { first_seen_ts: meta.timestamp_ms, ..OpenMessage::default() }))
+            }
         };
-        let open = match occupied.get_mut() {
+        let open = match entry {
             Entry::Open(open) => open,
-            Entry::Published(_) => return Outcome::Ignored(Ignored::DuplicateResponse),
-            Entry::Cancelled => return Outcome::Ignored(Ignored::Cancelled),
+            Entry::Closed { outcome: Closed::Published(_), .. } => return Outcome::Ignored(Ignored::DuplicateResponse),
+            Entry::Closed { outcome: Closed::Cancelled, .. } => return Outcome::Ignored(Ignored::Cancelled),
         };
         if open.parts.is_empty() {
             open.parts = vec![PartSlot::default(); usize::from(part.total_parts)].into_boxed_slice();
@@ -280,39 +464,118 @@ impl PartitionState {
             ));
         }
         let slot = &mut open.parts[usize::from(part.part_number) - 1];
-        if slot.supplier_message_id.is_some() {
-            // First success wins; later answers for the part, good or bad, change nothing.
+        if matches!(slot.outcome, PartOutcome::Accepted(_) | PartOutcome::Rejected(_)) {
+            // The first decisive answer wins; later answers for the part change nothing.
             return Outcome::Ignored(Ignored::DuplicateResponse);
         }
-        match part.supplier_message_id {
-            Some(supplier_id) if part.command_status == 0 => slot.supplier_message_id = Some(supplier_id.into()),
-            _ => slot.last_error = part.command_status,
-        }
-        publish_if_complete(occupied)
+        slot.outcome = match part.supplier_message_id {
+            Some(supplier_id) if part.command_status == 0 => PartOutcome::Accepted(supplier_id.into()),
+            _ if self.policy.is_retryable(part.command_status) => PartOutcome::Retrying(part.command_status),
+            _ => PartOutcome::Rejected(part.command_status),
+        };
+        slot.supplier = part.supplier.map(Into::into);
+        slot.offset = meta.offset;
+        self.decide(id, meta.timestamp_ms)
     }
-}
 
-/// Publishes an open message whose message and every part's success have arrived, leaving a marker.
-fn publish_if_complete(mut occupied: OccupiedEntry<'_, String, Entry>) -> Outcome {
-    let Entry::Open(open) = occupied.get_mut() else {
-        return Outcome::Recorded;
-    };
-    if !open.is_complete() {
-        return Outcome::Recorded;
+    /// Publishes FAILED (any part rejected) or SENT (every part accepted) once the message is
+    /// known; otherwise the message stays open.
+    fn decide(&mut self, id: &MessageId, at_ms: i64) -> Outcome {
+        let Some(Entry::Open(open)) = self.entries.get(id) else { return Outcome::Recorded };
+        if open.message.is_none() || open.parts.is_empty() {
+            return Outcome::Recorded;
+        }
+        let total = open.parts.len();
+        let rejected = open.parts.iter().enumerate().find_map(|(i, slot)| match slot.outcome {
+            PartOutcome::Rejected(status) => Some((i + 1, status, slot.supplier.clone())),
+            _ => None,
+        });
+        let (status, description) = if let Some((number, command_status, supplier)) = rejected {
+            let by = supplier.map(|s| format!(" by {s}")).unwrap_or_default();
+            (Status::Failed, format!("Part {number}/{total} rejected{by}: {}", smpp::describe(command_status)))
+        } else if open.parts.iter().all(|slot| matches!(slot.outcome, PartOutcome::Accepted(_))) {
+            (Status::Sent, "Sent successfully".to_owned())
+        } else {
+            return Outcome::Recorded;
+        };
+        self.close(id, status, description, at_ms)
     }
-    let status = Status::Sent;
-    let Entry::Open(OpenMessage { message: Some(message), parts }) = occupied.insert(Entry::Published(status)) else {
-        unreachable!("checked open and complete above");
-    };
-    let parts = parts
-        .into_vec()
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, p)| p.supplier_message_id.map(|s| ((i + 1) as u8, s)))
-        .collect();
-    Outcome::Publish(StatusChange { id: occupied.key().clone(), status, message, parts })
+
+    fn expire(&mut self, id: &MessageId, now_ms: i64) -> Outcome {
+        let Some(Entry::Open(open)) = self.entries.get(id) else { return Outcome::Recorded };
+        let seconds = self.policy.submit_timeout_ms / 1000;
+        let total = open.parts.len();
+        let missing: Vec<(usize, &PartOutcome)> = open
+            .parts
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| !matches!(slot.outcome, PartOutcome::Accepted(_)))
+            .map(|(i, slot)| (i + 1, &slot.outcome))
+            .collect();
+        let description = if total == 0 {
+            format!("No submit response within {seconds} s")
+        } else {
+            let list: Vec<String> = missing.iter().map(|(n, _)| format!("{n}/{total}")).collect();
+            let noun = if list.len() == 1 { "part" } else { "parts" };
+            let last: Vec<String> = missing
+                .iter()
+                .filter_map(|(n, outcome)| match outcome {
+                    PartOutcome::Retrying(status) if missing.len() == 1 => Some(smpp::short(*status)),
+                    PartOutcome::Retrying(status) => Some(format!("part {n} {}", smpp::short(*status))),
+                    _ => None,
+                })
+                .collect();
+            let last = if last.is_empty() { String::new() } else { format!(" (last: {})", last.join(", ")) };
+            format!("No successful submit response for {noun} {} within {seconds} s{last}", list.join(", "))
+        };
+        self.close(id, Status::Expired, description, now_ms)
+    }
+
+    /// Replaces an open entry by a terminal marker and returns the status to publish.
+    fn close(&mut self, id: &MessageId, status: Status, description: String, at_ms: i64) -> Outcome {
+        let marker = Entry::Closed { outcome: Closed::Published(status), at_ms };
+        let Some(Entry::Open(open)) = self.entries.insert(id.clone(), marker) else {
+            return Outcome::Recorded;
+        };
+        let parts = open.parts_view();
+        let message = open.message.unwrap_or_default();
+        Outcome::Publish(StatusChange { id: id.clone(), status, description, message, parts })
+    }
+
+    fn orphan(&mut self, id: &MessageId) -> Outcome {
+        let Some(Entry::Open(open)) = self.entries.remove(id) else { return Outcome::Recorded };
+        let total = open.parts.len() as u8;
+        let seconds = self.policy.submit_timeout_ms / 1000;
+        let parts = open
+            .parts
+            .into_vec()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                let command_status = slot.outcome.command_status()?;
+                Some(OrphanPart {
+                    message_id: id.clone(),
+                    part_number: (i + 1) as u8,
+                    total_parts: total,
+                    command_status,
+                    supplier_message_id: match slot.outcome {
+                        PartOutcome::Accepted(s) => Some(s),
+                        _ => None,
+                    },
+                    supplier: slot.supplier,
+                    offset: slot.offset,
+                    reason: format!("orphan: no sent-messages record for this message within {seconds} s"),
+                })
+            })
+            .collect();
+        Outcome::Orphaned(parts)
+    }
 }
 
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "state_properties.rs"]
+mod properties;

@@ -43,6 +43,8 @@ pub struct PartResponse {
     pub command_status: u32,
     /// The supplier's id of the SMPP message; present whenever `command_status` is 0.
     pub supplier_message_id: Option<String>,
+    /// The supplier that answered, if the gateway said (used in failure descriptions).
+    pub supplier: Option<String>,
 }
 
 /// Why a record was rejected. `kind` is a bounded label for metrics; `reason` is for humans.
@@ -62,10 +64,12 @@ pub enum RecordErrorKind {
     IdMismatch,
     PartOutOfRange,
     TotalPartsMismatch,
+    /// A response whose message never arrived within the submit timeout.
+    Orphan,
 }
 
 impl RecordErrorKind {
-    pub const ALL: [RecordErrorKind; 7] = [
+    pub const ALL: [RecordErrorKind; 8] = [
         Self::NullKey,
         Self::KeyNotUtf8,
         Self::NotJson,
@@ -73,6 +77,7 @@ impl RecordErrorKind {
         Self::IdMismatch,
         Self::PartOutOfRange,
         Self::TotalPartsMismatch,
+        Self::Orphan,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +89,7 @@ impl RecordErrorKind {
             Self::IdMismatch => "id_mismatch",
             Self::PartOutOfRange => "part_out_of_range",
             Self::TotalPartsMismatch => "total_parts_mismatch",
+            Self::Orphan => "orphan",
         }
     }
 }
@@ -118,6 +124,8 @@ struct MessagePartWire<'a> {
     command_status: u32,
     #[serde(borrow, default)]
     supplier_message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    supplier: Option<Cow<'a, str>>,
 }
 
 /// Validates a record of `sent-messages`.
@@ -186,6 +194,7 @@ pub fn parse_submit_response(key: Option<&[u8]>, value: Option<&[u8]>) -> Result
         total_parts: wire.total_parts as u8,
         command_status: wire.command_status,
         supplier_message_id,
+        supplier: wire.supplier.map(Cow::into_owned),
     }))
 }
 
@@ -272,6 +281,7 @@ mod tests {
                 total_parts: 3,
                 command_status: 0,
                 supplier_message_id: Some("0A1B2C3D".into()),
+                supplier: Some("supplier-a".into()),
             }))
         );
     }

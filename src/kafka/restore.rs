@@ -15,8 +15,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::consumer::GroupConsumer;
-use crate::domain::PartitionState;
 use crate::domain::snapshot;
+use crate::domain::{PartitionState, Policy};
 use crate::telemetry::Metrics;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,12 +40,12 @@ pub struct Restored {
 impl Restorer {
     /// Blocks until the state of `partition` is restored. Errors mean the broker could not be
     /// reached within the request timeouts.
-    pub fn restore(&self, partition: i32) -> Result<Restored, KafkaError> {
+    pub fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
         let started = Instant::now();
         self.wait_for_stable_offsets(partition)?;
         let consumer: BaseConsumer = self.client.create()?;
         let (low, high) = consumer.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT)?;
-        let mut state = PartitionState::new();
+        let mut state = PartitionState::new(policy);
         let mut records = 0u64;
         if high > low {
             let mut assignment = TopicPartitionList::new();
@@ -80,8 +80,8 @@ impl Restorer {
             return;
         };
         match message.payload().map(snapshot::decode) {
-            None => state.restore(id.to_owned(), None),
-            Some(Ok(entry)) => state.restore(id.to_owned(), Some(entry)),
+            None => state.restore(id, None),
+            Some(Ok(entry)) => state.restore(id, Some(entry)),
             Some(Err(error)) => {
                 tracing::warn!(offset = message.offset(), %error, "Skipping unreadable changelog record")
             }

@@ -13,8 +13,14 @@ fn base(config: &Config) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.bootstrap_servers);
     client.set("client.id", format!("{}-{}", config.application_id, config.instance_name()));
-    for (key, value) in &config.kafka_properties {
+    for (key, value) in config.kafka_properties.iter().filter(|(key, _)| !key.is_empty()) {
         client.set(key, value);
+    }
+    if let Some(username) = &config.sasl_username {
+        client.set("sasl.username", username);
+    }
+    if let Some(password) = &config.sasl_password {
+        client.set("sasl.password", password);
     }
     client
 }
