@@ -27,6 +27,9 @@ pub struct Metrics {
     pub records_restored: IntCounter,
     pub partitions_restoring: IntGauge,
     pub restore_seconds: Histogram,
+    pub completion_latency_seconds: Histogram,
+    pub processing_lag_seconds: Histogram,
+    pub consumer_lag_records: IntGaugeVec,
 }
 
 impl Metrics {
@@ -84,6 +87,30 @@ impl Metrics {
                 .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
         )
         .expect("valid metric");
+        let completion_latency_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "sms_tracker_completion_latency_seconds",
+                "From a message's sent-messages record timestamp to its status being committed.",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
+        )
+        .expect("valid metric");
+        let processing_lag_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "sms_tracker_processing_lag_seconds",
+                "From an input record's timestamp to its processing by the tracker.",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
+        )
+        .expect("valid metric");
+        let consumer_lag_records = IntGaugeVec::new(
+            Opts::new(
+                "sms_tracker_consumer_lag_records",
+                "Records not yet consumed, per assigned input partition (last stable offset minus position).",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(records_consumed.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(state_entries.clone()),
@@ -97,6 +124,9 @@ impl Metrics {
             Box::new(records_restored.clone()),
             Box::new(partitions_restoring.clone()),
             Box::new(restore_seconds.clone()),
+            Box::new(completion_latency_seconds.clone()),
+            Box::new(processing_lag_seconds.clone()),
+            Box::new(consumer_lag_records.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ] {
             registry.register(collector).expect("metric registered once");
@@ -119,6 +149,9 @@ impl Metrics {
             records_restored,
             partitions_restoring,
             restore_seconds,
+            completion_latency_seconds,
+            processing_lag_seconds,
+            consumer_lag_records,
         }
     }
 
@@ -150,6 +183,15 @@ impl Metrics {
         let p = partition.to_string();
         for kind in ["pending", "awaiting_message", "terminal_marker"] {
             let _ = self.state_entries.remove_label_values(&[&p, kind]);
+        }
+    }
+
+    /// Replaces the consumer lag series with librdkafka's latest view of the assigned partitions
+    /// (a revoked partition's series disappears).
+    pub fn set_consumer_lag(&self, lags: &[(&str, i32, i64)]) {
+        self.consumer_lag_records.reset();
+        for (topic, partition, lag) in lags {
+            self.consumer_lag_records.with_label_values(&[*topic, partition.to_string().as_str()]).set(*lag);
         }
     }
 

@@ -112,6 +112,7 @@ impl PartitionActor {
             next_offsets[record.source.index()] = Some(record.offset + 1);
             let meta = RecordMeta { timestamp_ms: record.timestamp_ms.unwrap_or(wall), offset: record.offset };
             self.stream_time_ms = self.stream_time_ms.max(meta.timestamp_ms);
+            self.shared.metrics.processing_lag_seconds.observe((wall - meta.timestamp_ms).max(0) as f64 / 1000.0);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
             let parsed = match record.source {
@@ -154,6 +155,7 @@ impl PartitionActor {
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
         match outcome {
             Outcome::Publish(change) => outputs.push(OutputRecord {
+                sent_at_ms: Some(change.sent_at_ms),
                 destination: Destination::Status(change.status),
                 partition: self.partition,
                 key: Some(change.id.as_bytes().to_vec()),
@@ -175,7 +177,8 @@ impl PartitionActor {
             .into_iter()
             .map(|(id, entry)| (id.to_string(), entry.map(snapshot::encode)))
             .collect();
-        SinkBatch { partition: self.partition, outputs, changelog, next_offsets }
+        let completions = outputs.iter().filter_map(|o| o.sent_at_ms).collect();
+        SinkBatch { partition: self.partition, outputs, changelog, next_offsets, completions }
     }
 
     fn dead_letter(&mut self, record: InputRecord, error: RecordError) -> OutputRecord {
@@ -194,6 +197,7 @@ impl PartitionActor {
         OutputRecord {
             destination: Destination::DeadLetter(error.kind),
             partition: self.partition,
+            sent_at_ms: None,
             headers,
             key: record.key,
             value: record.value,
@@ -218,6 +222,7 @@ impl PartitionActor {
         OutputRecord {
             destination: Destination::DeadLetter(RecordErrorKind::Orphan),
             partition: self.partition,
+            sent_at_ms: None,
             headers: self.headers(part.reason, self.shared.topics.responses.clone(), part.offset),
             key: Some(part.message_id.as_bytes().to_vec()),
             value: Some(serde_json::to_vec(&value).unwrap_or_default()),

@@ -41,6 +41,8 @@ pub struct SinkBatch {
     pub changelog: Vec<(String, Option<Vec<u8>>)>,
     /// Next offset to consume per [`Source`] index, if the batch had records of that source.
     pub next_offsets: [Option<i64>; 2],
+    /// `sent-messages` timestamps of the messages whose status is in `outputs`, for latency.
+    pub completions: Vec<i64>,
 }
 
 /// Commit the open transaction now (before partitions are given up, or at shutdown).
@@ -74,6 +76,7 @@ struct OpenTransaction {
     /// Latest encoded entry per changed key; produced at commit, so each key is written once.
     changelog: HashMap<(i32, String), Option<Vec<u8>>>,
     statuses: HashMap<Status, u64>,
+    completions: Vec<i64>,
     dead_letters: HashMap<RecordErrorKind, u64>,
 }
 
@@ -148,6 +151,7 @@ impl Sink {
         for (id, entry) in batch.changelog {
             open.changelog.insert((batch.partition, id), entry);
         }
+        open.completions.extend(batch.completions);
         Ok(())
     }
 
@@ -159,6 +163,7 @@ impl Sink {
                 key: Some(id.into_bytes()),
                 value: entry,
                 headers: Vec::new(),
+                sent_at_ms: None,
             };
             self.send(&record)?;
         }
@@ -231,6 +236,11 @@ impl Sink {
         }
         for (kind, n) in open.dead_letters {
             self.shared.metrics.dead_letter(kind).inc_by(n);
+        }
+        let committed_at =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        for sent_at in open.completions {
+            self.shared.metrics.completion_latency_seconds.observe((committed_at - sent_at).max(0) as f64 / 1000.0);
         }
         Ok(())
     }

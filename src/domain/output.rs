@@ -55,6 +55,7 @@ mod tests {
                 PartView { number: 1, command_status: Some(0), supplier_message_id: Some("A".into()) },
                 PartView { number: 2, command_status: None, supplier_message_id: None },
             ],
+            sent_at_ms: 0,
         };
         let at = UNIX_EPOCH + Duration::from_millis(1_764_064_800_123);
         let out = String::from_utf8(render_status(&change, at)).unwrap();

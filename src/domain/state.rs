@@ -187,6 +187,8 @@ pub struct StatusChange {
     /// The latest WholeMessage JSON, to which the status fields are added.
     pub message: Box<[u8]>,
     pub parts: Vec<PartView>,
+    /// Timestamp of the message's first `sent-messages` record: completion latency counts from it.
+    pub sent_at_ms: i64,
 }
 
 /// A response whose message never arrived, to dead-letter with reason `orphan`.
@@ -538,8 +540,9 @@ impl PartitionState {
             return Outcome::Recorded;
         };
         let parts = open.parts_view();
+        let sent_at_ms = open.message_ts.unwrap_or(open.first_seen_ts);
         let message = open.message.unwrap_or_default();
-        Outcome::Publish(StatusChange { id: id.clone(), status, description, message, parts })
+        Outcome::Publish(StatusChange { id: id.clone(), status, description, message, parts, sent_at_ms })
     }
 
     fn orphan(&mut self, id: &MessageId) -> Outcome {

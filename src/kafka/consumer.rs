@@ -11,7 +11,7 @@ use actix::Addr;
 use futures::executor::block_on;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use crate::actors::TopicNames;
 use crate::actors::router::{Assign, Dispatch, RevokeAll, Router};
@@ -49,7 +49,30 @@ impl RebalanceHandler {
     }
 }
 
-impl ClientContext for RebalanceHandler {}
+impl ClientContext for RebalanceHandler {
+    /// Consumer lag per assigned input partition, from librdkafka's statistics. librdkafka's own
+    /// `consumer_lag` counts from the consumer's committed offset, which never moves here
+    /// (offsets are committed by the producer's transactions), so lag is computed from the
+    /// position instead.
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = Vec::new();
+        for topic in [&self.topics.sent, &self.topics.responses] {
+            let Some(stats) = statistics.topics.get(topic.as_str()) else { continue };
+            for partition in stats.partitions.values().filter(|p| p.partition >= 0 && p.desired) {
+                let end = if partition.ls_offset >= 0 { partition.ls_offset } else { partition.hi_offset };
+                if end >= 0 && partition.app_offset >= 0 {
+                    lags.push((topic.as_str(), partition.partition, (end - partition.app_offset).max(0)));
+                }
+            }
+        }
+        self.metrics.set_consumer_lag(&lags);
+    }
+
+    /// librdkafka reports every lost connection as an error, though it reconnects by itself.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Kafka client error; librdkafka retries on its own");
+    }
+}
 
 impl ConsumerContext for RebalanceHandler {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

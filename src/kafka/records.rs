@@ -65,4 +65,6 @@ pub struct OutputRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(&'static str, Vec<u8>)>,
+    /// For a status: the message's `sent-messages` timestamp (completion latency).
+    pub sent_at_ms: Option<i64>,
 }

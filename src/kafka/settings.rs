@@ -29,6 +29,8 @@ fn base(config: &Config) -> ClientConfig {
 pub fn consumer(config: &Config) -> ClientConfig {
     let mut client = base(config);
     set_default(&mut client, "auto.offset.reset", "earliest");
+    // Statistics feed the consumer lag metric.
+    set_default(&mut client, "statistics.interval.ms", "5000");
     // Offsets are committed inside the producer's transactions, never by the consumer itself.
     client.set("enable.auto.commit", "false");
     client.set("enable.auto.offset.store", "false");
