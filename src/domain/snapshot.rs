@@ -102,12 +102,12 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, SnapshotError> {
     if let Some(open) = snapshot.open {
         let parts = open.parts.into_iter().map(decode_part).collect::<Result<Vec<_>, _>>()?.into_boxed_slice();
         let message = open.message.map(|m| m.get().as_bytes().to_vec().into_boxed_slice());
-        return Ok(Entry::Open(OpenMessage {
+        return Ok(Entry::Open(Box::new(OpenMessage {
             message,
             message_ts: open.message_ts,
             first_seen_ts: open.first_seen_ts,
             parts,
-        }));
+        })));
     }
     match (snapshot.closed.as_deref(), snapshot.at) {
         (Some(CANCELLED), Some(at_ms)) => Ok(Entry::Closed { outcome: Closed::Cancelled, at_ms }),
@@ -146,7 +146,12 @@ mod tests {
                         .unwrap()
                         .into_boxed_slice()
                 });
-                Entry::Open(OpenMessage { message, message_ts, first_seen_ts, parts: parts.into_boxed_slice() })
+                Entry::Open(Box::new(OpenMessage {
+                    message,
+                    message_ts,
+                    first_seen_ts,
+                    parts: parts.into_boxed_slice(),
+                }))
             });
         let closed = (
             prop_oneof![
@@ -171,12 +176,12 @@ mod tests {
     #[test]
     fn message_bytes_are_kept_verbatim() {
         let message = br#"{"id":"a", "status":"PENDING","z":[1, 2]}"#;
-        let entry = Entry::Open(OpenMessage {
+        let entry = Entry::Open(Box::new(OpenMessage {
             message: Some(message.to_vec().into_boxed_slice()),
             message_ts: Some(1),
             first_seen_ts: 1,
             parts: Box::default(),
-        });
+        }));
         let Entry::Open(open) = decode(&encode(&entry)).unwrap() else { panic!("open") };
         assert_eq!(open.message.as_deref(), Some(&message[..]));
     }

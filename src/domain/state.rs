@@ -71,8 +71,8 @@ impl Status {
 /// What the tracker remembers of one message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// Not terminal yet.
-    Open(OpenMessage),
+    /// Not terminal yet. Boxed so that the far more numerous markers stay small.
+    Open(Box<OpenMessage>),
     /// Terminal at `at_ms`; only this marker remains until `at_ms + retention`.
     Closed { outcome: Closed, at_ms: i64 },
 }
@@ -417,7 +417,7 @@ impl PartitionState {
                     first_seen_ts: meta.timestamp_ms,
                     parts: Box::default(),
                 };
-                self.entries.insert(id.clone(), Entry::Open(open));
+                self.entries.insert(id.clone(), Entry::Open(Box::new(open)));
                 Outcome::Recorded
             }
             Some(Entry::Open(open)) => {
@@ -445,7 +445,8 @@ impl PartitionState {
         let entry = match self.entries.entry(id.clone()) {
             MapEntry::Occupied(occupied) => occupied.into_mut(),
             MapEntry::Vacant(vacant) => {
-                vacant.insert(Entry::Open(OpenMessage { first_seen_ts: meta.timestamp_ms, ..OpenMessage::default() }))
+                let open = OpenMessage { first_seen_ts: meta.timestamp_ms, ..OpenMessage::default() };
+                vacant.insert(Entry::Open(Box::new(open)))
             }
         };
         let open = match entry {
@@ -542,6 +543,7 @@ impl PartitionState {
         let parts = open.parts_view();
         let sent_at_ms = open.message_ts.unwrap_or(open.first_seen_ts);
         let message = open.message.unwrap_or_default();
+
         Outcome::Publish(StatusChange { id: id.clone(), status, description, message, parts, sent_at_ms })
     }
 
