@@ -42,7 +42,7 @@ target/release/sms-loadgen --messages "$MESSAGES" --duplicate-share 0 --sent-top
   --summary-json "$OUT/loadgen.json" >/dev/null
 sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent_records"])' "$OUT/loadgen.json")
 until [ "$(consumed)" -ge "$sent" ]; do sleep 0.2; done
-open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_state_entries/ && $1 ~ /kind="open"/ { s += $2 } END { printf "%d\n", s }')
+open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_state_entries/ && $1 ~ /kind="pending"/ { s += $2 } END { printf "%d\n", s }')
 rss_filled=$(metric process_resident_memory_bytes)
 kill -TERM $pid; wait $pid
 

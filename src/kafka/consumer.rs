@@ -170,8 +170,23 @@ pub fn run(pipeline: Pipeline, shutdown: Arc<AtomicBool>) -> Result<(), KafkaErr
         let _ = block_on(batch);
     }
     revoke_all(&router);
-    consumer.unsubscribe();
+    leave_group(&consumer);
     Ok(())
+}
+
+/// Closes the consumer so it leaves the group now: otherwise the group waits a whole session
+/// timeout for this member before a restarted or other instance gets its partitions. (Dropping
+/// the consumer would close it too, but other components still hold it when the process ends.)
+fn leave_group(consumer: &GroupConsumer) {
+    if let Err(error) = consumer.close_queue() {
+        tracing::warn!(%error, "Could not close the consumer; the group notices after the session timeout");
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Closing runs through the poll queue (it may call the rebalance handler once more).
+    while !consumer.closed() && std::time::Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
 }
 
 /// Waits briefly for the first record, then takes what is already fetched, up to `max_batch`.
