@@ -180,7 +180,7 @@ run "the workload does not match its values (minimal)" "$PY" $CHECKS/validate.py
 run "the workload does not match its values (full)" "$PY" $CHECKS/validate.py workload "$OUT/full.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml"
 printf 'autoscaling:\n  mode: hpa\n' >"$OUT/hpa-values.yaml"
 run "the workload does not match its values (full-hpa)" "$PY" $CHECKS/validate.py workload "$OUT/full-hpa.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml" "$OUT/hpa-values.yaml"
-ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, probes, security, autoscaler ≤ partitions"
+ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, SASL from secretKeyRef, lifecycle settings, probes, security, autoscaler ≤ partitions"
 run "the embedded dashboard or rules differ from dashboards/" "$PY" $CHECKS/validate.py embedded "$OUT/full.yaml" \
     --dashboard dashboards/sms-tracker.json --rules dashboards/alerts.yaml --rule-labels '{"team": "messaging"}'
 ok "rendered dashboard ConfigMap = dashboards/sms-tracker.json; PrometheusRule = groups of dashboards/alerts.yaml"
@@ -246,6 +246,8 @@ printf 'partitions: "eight"\n' >"$OUT/wrong-type.yaml"
 expect_refusal "schema: partitions: \"eight\"" "at '/partitions': got string, want integer" -f "$OUT/wrong-type.yaml"
 printf 'partitions: 0\n' >"$OUT/zero.yaml"
 expect_refusal "schema: partitions: 0" "at '/partitions': minimum" -f "$OUT/zero.yaml"
+printf 'tracker:\n  retryableCommandStatuses: [0x58]\n' >"$OUT/unquoted-status.yaml"
+expect_refusal "schema: an unquoted command status (a YAML number)" "at '/tracker/retryableCommandStatuses/0': got number, want string" -f "$OUT/unquoted-status.yaml"
 expect_refusal "a kafka property value with a comma" "contains a comma" --set-string 'kafka.properties.debug=broker\,topic'
 expect_refusal "a kafka property the chart owns" "kafka.properties.bootstrap.servers cannot be set: set kafka.bootstrapServers" \
     --set-string 'kafka.properties.bootstrap\.servers=other:9092'

@@ -18,8 +18,10 @@ Run by scripts/helm-check.sh inside the tools venv (kubernetes-validate, jsonsch
   validate.py workload MANIFEST VALUES...
       The rendered StatefulSet and its companions agree with the values (chart defaults first,
       then each file, as Helm merges them): replicas vs partitions, grace period = shutdown
-      timeout + 15, pod name as instance id, $(VAR) references only to earlier variables, probes,
-      security context, autoscaler bounds, ServiceMonitor selecting the metrics Service.
+      timeout + 15, pod name as instance id, $(VAR) references only to earlier variables, SASL
+      credentials from the Secret (secretKeyRef, never in the property list), the lifecycle
+      settings (submit timeout, retention, retryable statuses), probes, security context,
+      autoscaler bounds, ServiceMonitor selecting the metrics Service.
   validate.py embedded MANIFEST --dashboard FILE --rules FILE --rule-labels JSON
       The dashboard ConfigMap holds exactly FILE, and the PrometheusRule exactly the groups of
       the rules FILE (plus the rule labels the values add).
@@ -255,6 +257,12 @@ def cmd_workload(args):
     check(by_name.get("SMS_TRACKER_STATIC_MEMBERSHIP", {}).get("value") == str(values["kafka"]["staticMembership"]).lower(),
           "SMS_TRACKER_STATIC_MEMBERSHIP does not match kafka.staticMembership")
     check(by_name.get("SMS_TRACKER_LOG_FORMAT", {}).get("value") == values["tracker"]["logFormat"], "SMS_TRACKER_LOG_FORMAT does not match")
+    check(by_name.get("SMS_TRACKER_SUBMIT_TIMEOUT_SECONDS", {}).get("value") == str(values["tracker"]["submitTimeoutSeconds"]),
+          "SMS_TRACKER_SUBMIT_TIMEOUT_SECONDS does not match tracker.submitTimeoutSeconds")
+    check(by_name.get("SMS_TRACKER_RETENTION_SECONDS", {}).get("value") == str(values["tracker"]["retentionSeconds"]),
+          "SMS_TRACKER_RETENTION_SECONDS does not match tracker.retentionSeconds")
+    check(by_name.get("SMS_TRACKER_RETRYABLE_COMMAND_STATUSES", {}).get("value") == ",".join(values["tracker"]["retryableCommandStatuses"]),
+          "SMS_TRACKER_RETRYABLE_COMMAND_STATUSES is not tracker.retryableCommandStatuses comma-joined")
     properties = by_name.get("SMS_TRACKER_KAFKA_PROPERTIES", {}).get("value", "")
     check("SMS_TRACKER_KAFKA_PROPERTIES" in by_name or not (values["kafka"]["properties"] or values["kafka"]["existingSecret"]["name"]
           or values["kafka"]["caSecret"]["name"]), "SMS_TRACKER_KAFKA_PROPERTIES missing")
@@ -262,12 +270,17 @@ def cmd_workload(args):
     for key, value in values["kafka"]["properties"].items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         check(f"{key}={text}" in properties.split(","), f"kafka.properties.{key} missing from SMS_TRACKER_KAFKA_PROPERTIES")
+    for prop in ("sasl.username", "sasl.password"):
+        check(not any(item.startswith(prop + "=") for item in properties.split(",")),
+              f"{prop} is in SMS_TRACKER_KAFKA_PROPERTIES; credentials go to SMS_TRACKER_SASL_USERNAME/PASSWORD")
     if values["kafka"]["existingSecret"]["name"]:
-        for var, prop, key in (("SASL_USERNAME", "sasl.username", "usernameKey"), ("SASL_PASSWORD", "sasl.password", "passwordKey")):
+        for var, key in (("SMS_TRACKER_SASL_USERNAME", "usernameKey"), ("SMS_TRACKER_SASL_PASSWORD", "passwordKey")):
             ref = by_name.get(var, {}).get("valueFrom", {}).get("secretKeyRef", {})
             check(ref == {"name": values["kafka"]["existingSecret"]["name"], "key": values["kafka"]["existingSecret"][key]},
-                  f"{var} does not come from the existing Secret")
-            check(f"{prop}=$({var})" in properties.split(","), f"{prop}=$({var}) missing from SMS_TRACKER_KAFKA_PROPERTIES")
+                  f"{var} does not come from the existing Secret (secretKeyRef)")
+    else:
+        check("SMS_TRACKER_SASL_USERNAME" not in by_name and "SMS_TRACKER_SASL_PASSWORD" not in by_name,
+              "SASL variables are set without kafka.existingSecret")
     if values["kafka"]["caSecret"]["name"]:
         mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
         volumes = {v["name"]: v for v in pod.get("volumes", [])}

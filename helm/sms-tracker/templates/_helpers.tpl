@@ -103,7 +103,7 @@ StatefulSet template, so every render runs it.
 {{- if eq .Values.kafka.bootstrapServers "" }}
 {{- fail "kafka.bootstrapServers must not be empty" }}
 {{- end }}
-{{- $reserved := list "SASL_USERNAME" "SASL_PASSWORD" "RUST_LOG" }}
+{{- $reserved := list "RUST_LOG" }}
 {{- range .Values.tracker.extraEnv }}
 {{- if or (hasPrefix "SMS_TRACKER_" .name) (has .name $reserved) }}
 {{- fail (printf "tracker.extraEnv: %s is set by the chart; use the chart's value for it instead" .name) }}
@@ -113,9 +113,10 @@ StatefulSet template, so every render runs it.
 
 {{/*
 The pass-through librdkafka properties as one comma-separated `key=value` list, for
-SMS_TRACKER_KAFKA_PROPERTIES: the user's `kafka.properties` (sorted by key), then the properties
-the chart derives from the SASL and CA Secrets. Refuses keys the chart or the tracker owns and
-values with a comma (the list separator).
+SMS_TRACKER_KAFKA_PROPERTIES: the user's `kafka.properties` (sorted by key), then the property
+the chart derives from the CA Secret. Refuses keys the chart or the tracker owns and values with a
+comma (the list separator). The SASL credentials of `kafka.existingSecret` are not in this list:
+they go to SMS_TRACKER_SASL_USERNAME/PASSWORD straight from the Secret.
 */}}
 {{- define "sms-tracker.kafkaProperties" -}}
 {{- $owned := dict
@@ -142,11 +143,9 @@ values with a comma (the list separator).
 {{- if .Values.kafka.existingSecret.name }}
 {{- range list "sasl.username" "sasl.password" }}
 {{- if hasKey $.Values.kafka.properties . }}
-{{- fail (printf "kafka.properties.%s cannot be set together with kafka.existingSecret: the chart takes it from the Secret" .) }}
+{{- fail (printf "kafka.properties.%s cannot be set together with kafka.existingSecret: the chart takes it from the Secret (SMS_TRACKER_SASL_USERNAME/PASSWORD)" .) }}
 {{- end }}
 {{- end }}
-{{- $props = append $props "sasl.username=$(SASL_USERNAME)" }}
-{{- $props = append $props "sasl.password=$(SASL_PASSWORD)" }}
 {{- end }}
 {{- if .Values.kafka.caSecret.name }}
 {{- if hasKey .Values.kafka.properties "ssl.ca.location" }}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Steady-rate soak: the load generator feeds the tracker at a fixed rate for DURATION seconds,
+# with a short retention so the retention window fills within the run; every SAMPLE seconds the
+# state entries (by kind) and the resident memory are sampled. Flat lines once the window is full
+# mean bounded state.
+#
+#   DURATION=600 RATE=5000 RETENTION=60 TIMEOUT=30 bench/soak.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-600}"
+RATE="${RATE:-5000}"             # records/s written by the load generator
+RETENTION="${RETENTION:-60}"     # --retention-seconds
+TIMEOUT="${TIMEOUT:-30}"         # --submit-timeout-seconds
+SAMPLE="${SAMPLE:-30}"
+PORT="${BENCH_HTTP_PORT:-18091}"
+RUN="bench-soak-$(date +%Y%m%d-%H%M%S)"
+OUT="target/bench/$RUN"
+mkdir -p "$OUT"
+
+scripts/kafka.sh start
+cargo build --release --locked --bins
+
+export SMS_TRACKER_APPLICATION_ID="$RUN"
+export SMS_TRACKER_SENT_TOPIC="$RUN.sent-messages"
+export SMS_TRACKER_RESPONSES_TOPIC="$RUN.submit-responses"
+export SMS_TRACKER_STATUS_TOPIC="$RUN.message-status"
+export SMS_TRACKER_DEAD_LETTER_TOPIC="$RUN.dead-letters"
+
+target/release/sms-tracker --create-topics --partitions 4 --http-listen "127.0.0.1:$PORT" \
+  --retention-seconds "$RETENTION" --submit-timeout-seconds "$TIMEOUT" >"$OUT/tracker.log" 2>&1 &
+tracker=$!
+trap 'kill $tracker $loadgen 2>/dev/null || true' EXIT
+until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.2; done
+
+# Enough messages to last the whole run at RATE (about 2.6 records per message).
+messages=$((DURATION * RATE * 10 / 26))
+target/release/sms-loadgen --messages "$messages" --rate "$RATE" --duplicate-share 0.02 --invalid-share 0.001 \
+  --retryable-share 0.01 --sent-topic "$SMS_TRACKER_SENT_TOPIC" --responses-topic "$SMS_TRACKER_RESPONSES_TOPIC" \
+  --quiet >"$OUT/loadgen.log" 2>&1 &
+loadgen=$!
+
+sum() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v re="$1" '$1 ~ re { s += $2 } END { printf "%d", s }'; }
+echo "| t (s) | records consumed | statuses published | pending | awaiting message | terminal markers | RSS (MiB) |" | tee "$OUT/samples.md"
+echo "|---|---|---|---|---|---|---|" | tee -a "$OUT/samples.md"
+start=$SECONDS
+while [ $((SECONDS - start)) -le "$DURATION" ]; do
+  rss=$(sum '^process_resident_memory_bytes')
+  printf '| %d | %s | %s | %s | %s | %s | %d |\n' $((SECONDS - start)) \
+    "$(sum '^sms_tracker_records_consumed_total')" "$(sum '^sms_tracker_statuses_published_total')" \
+    "$(sum 'kind="pending"')" "$(sum 'kind="awaiting_message"')" "$(sum 'kind="terminal_marker"')" \
+    $((rss / 1048576)) | tee -a "$OUT/samples.md"
+  sleep "$SAMPLE"
+done
+echo "Samples in $OUT/samples.md"
