@@ -8,6 +8,7 @@ use actix::prelude::*;
 
 use super::TopicNames;
 use super::sink::{Sink, SinkBatch};
+use crate::domain::clock::{InputProgress, partition_clock};
 use crate::domain::output::render_status;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, snapshot};
@@ -49,9 +50,10 @@ pub struct PartitionActor {
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
     restored: bool,
-    /// Highest record timestamp seen: the partition's clock while records flow.
-    stream_time_ms: i64,
-    last_record: Instant,
+    /// Per input topic (by [`Source`] index): the highest record timestamp seen, and when a
+    /// record last arrived. Together they make the partition's clock (see [`Self::clock`]).
+    stream_time_ms: [i64; 2],
+    last_record: [Instant; 2],
 }
 
 impl PartitionActor {
@@ -65,8 +67,8 @@ impl PartitionActor {
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
-            stream_time_ms: 0,
-            last_record: Instant::now(),
+            stream_time_ms: [0; 2],
+            last_record: [Instant::now(); 2],
         }
     }
 
@@ -94,7 +96,7 @@ impl PartitionActor {
                     actor.state = restored.state;
                     actor.partition_metrics.set_state(actor.state.counts());
                     actor.restored = true;
-                    actor.last_record = Instant::now();
+                    actor.last_record = [Instant::now(); 2];
                     actor.shared.health.set_partition_ready(partition);
                 }
                 Ok(Err(error)) => crate::app::fail(&format!("cannot restore partition {partition}: {error}")),
@@ -111,7 +113,9 @@ impl PartitionActor {
             self.partition_metrics.consumed[record.source.index()].inc();
             next_offsets[record.source.index()] = Some(record.offset + 1);
             let meta = RecordMeta { timestamp_ms: record.timestamp_ms.unwrap_or(wall), offset: record.offset };
-            self.stream_time_ms = self.stream_time_ms.max(meta.timestamp_ms);
+            let source = record.source.index();
+            self.stream_time_ms[source] = self.stream_time_ms[source].max(meta.timestamp_ms);
+            self.last_record[source] = Instant::now();
             self.shared.metrics.processing_lag_seconds.observe((wall - meta.timestamp_ms).max(0) as f64 / 1000.0);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
@@ -128,7 +132,6 @@ impl PartitionActor {
                 other => self.collect(other, &mut outputs),
             }
         }
-        self.last_record = Instant::now();
         self.batch(outputs, next_offsets)
     }
 
@@ -145,11 +148,13 @@ impl PartitionActor {
         (!batch.outputs.is_empty() || !batch.changelog.is_empty()).then_some(batch)
     }
 
-    /// Record time while input flows, so a backlog never expires messages whose responses are
-    /// still in it; the wall clock once the partition is idle (caught up), so deadlines fire even
-    /// when the gateway goes quiet.
+    /// See [`partition_clock`]: record time while input flows, wall time once caught up.
     fn clock(&self) -> i64 {
-        if self.last_record.elapsed() >= IDLE_AFTER { now_ms().max(self.stream_time_ms) } else { self.stream_time_ms }
+        let inputs = Source::ALL.map(|source| InputProgress {
+            newest_record_ms: self.stream_time_ms[source.index()],
+            idle: self.last_record[source.index()].elapsed() >= IDLE_AFTER,
+        });
+        partition_clock(now_ms(), &inputs)
     }
 
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {

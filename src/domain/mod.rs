@@ -1,6 +1,7 @@
 //! Pure domain logic: no Kafka, no actors, no clocks. Everything here is deterministic and tested
 //! on its own; the rest of the crate feeds it records and publishes what it returns.
 
+pub mod clock;
 pub mod output;
 pub mod smpp;
 pub mod snapshot;
