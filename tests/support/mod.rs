@@ -435,3 +435,6 @@ pub fn assert_exactly_once(scenario: &Scenario, summary: &serde_json::Value, id_
     assert_eq!(sources.len(), dead.len(), "each invalid record dead-lettered once");
     assert_eq!(dead.len(), invalid, "one dead letter per invalid record");
 }
+
+/// A real Prometheus server and promtool (tests/observability.rs).
+pub mod prometheus;

@@ -1,0 +1,140 @@
+package bench.reference;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KTable;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
+
+/**
+ * The Kafka Streams topology of "Making of Message Gateway with Kafka - Part 4", unchanged:
+ *
+ * <pre>
+ * table(sent-messages) ; stream(submit-responses).groupByKey().aggregate(append part)
+ *   .filter(parts.size == totalPartsCount).join(sentMessages, set SENT "Sent successfully")
+ *   .toStream().to(output)
+ * </pre>
+ *
+ * with processing.guarantee=exactly_once_v2 and otherwise Kafka Streams defaults (one stream
+ * thread, RocksDB stores with changelogs, 10 MB record cache, commit.interval.ms 100 under EOS).
+ *
+ * <p>Flags (each also from an environment variable): --bootstrap-servers (KSREF_BOOTSTRAP_SERVERS,
+ * localhost:9092), --application-id (KSREF_APPLICATION_ID, kstreams-reference), --sent-topic
+ * (KSREF_SENT_TOPIC, sent-messages), --responses-topic (KSREF_RESPONSES_TOPIC, submit-responses),
+ * --output-topic (KSREF_OUTPUT_TOPIC, message-status), --state-dir (KSREF_STATE_DIR, Kafka Streams
+ * default), --threads (KSREF_THREADS, 1 = the default), --property k=v (repeatable, any
+ * StreamsConfig/client property).
+ *
+ * <p>Prints "state RUNNING" etc. on stdout; SIGTERM closes it gracefully.
+ */
+public final class Reference {
+    private Reference() {}
+
+    public static Topology topology(String sentTopic, String responsesTopic, String outputTopic) {
+        Serde<String> keys = Serdes.String();
+        Serde<WholeMessage> wholeMessages = JsonSerde.of(WholeMessage.class);
+        Serde<MessagePart> parts = JsonSerde.of(MessagePart.class);
+        Serde<MessagePartsAggregate> aggregates = JsonSerde.of(MessagePartsAggregate.class);
+
+        StreamsBuilder builder = new StreamsBuilder();
+        KTable<String, WholeMessage> sentMessages =
+                builder.table(sentTopic, Consumed.with(keys, wholeMessages), Materialized.with(keys, wholeMessages));
+        builder.stream(responsesTopic, Consumed.with(keys, parts))
+                .groupByKey(Grouped.with(keys, parts))
+                .aggregate(MessagePartsAggregate::new,
+                        (messageId, part, aggregate) -> aggregate.add(part),
+                        Materialized.with(keys, aggregates))
+                .filter((messageId, value) -> value.parts.size() == value.totalPartsCount)
+                .join(sentMessages,
+                        (messageParts, message) -> message.updateStatus("SENT", "Sent successfully"),
+                        Materialized.with(keys, wholeMessages))
+                .toStream()
+                .to(outputTopic, Produced.with(keys, wholeMessages));
+        return builder.build();
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        Map<String, String> flags = new HashMap<>();
+        Properties extra = new Properties();
+        for (int i = 0; i < args.length; i++) {
+            String flag = args[i];
+            if (flag.equals("--help") || flag.equals("-h")) {
+                System.out.println("see the class comment of bench.reference.Reference (bench/kstreams-reference)");
+                return;
+            }
+            if (i + 1 >= args.length || !flag.startsWith("--")) {
+                throw new IllegalArgumentException("expected --flag value, got " + flag);
+            }
+            String value = args[++i];
+            if (flag.equals("--property")) {
+                int eq = value.indexOf('=');
+                extra.put(value.substring(0, eq), value.substring(eq + 1));
+            } else {
+                flags.put(flag.substring(2), value);
+            }
+        }
+        String bootstrap = option(flags, "bootstrap-servers", "localhost:9092");
+        String applicationId = option(flags, "application-id", "kstreams-reference");
+        String sentTopic = option(flags, "sent-topic", "sent-messages");
+        String responsesTopic = option(flags, "responses-topic", "submit-responses");
+        String outputTopic = option(flags, "output-topic", "message-status");
+        String stateDir = option(flags, "state-dir", null);
+        String threads = option(flags, "threads", "1");
+
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, threads);
+        if (stateDir != null) {
+            props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
+        }
+        props.putAll(extra);
+
+        Topology topology = topology(sentTopic, responsesTopic, outputTopic);
+        System.out.println(topology.describe());
+        KafkaStreams streams = new KafkaStreams(topology, props);
+        CountDownLatch stopped = new CountDownLatch(1);
+        int[] exitCode = {0};
+        streams.setStateListener((newState, oldState) -> {
+            System.out.println("state " + newState);
+            System.out.flush();
+            if (newState == KafkaStreams.State.ERROR || newState == KafkaStreams.State.NOT_RUNNING) {
+                stopped.countDown();
+            }
+        });
+        streams.setUncaughtExceptionHandler(error -> {
+            System.err.println("fatal: " + error);
+            error.printStackTrace();
+            exitCode[0] = 1;
+            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+        });
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            streams.close(Duration.ofSeconds(30));
+            stopped.countDown();
+        }, "shutdown"));
+        streams.start();
+        stopped.await();
+        System.exit(exitCode[0]);
+    }
+
+    private static String option(Map<String, String> flags, String name, String fallback) {
+        String value = flags.get(name);
+        if (value == null) {
+            value = System.getenv("KSREF_" + name.toUpperCase().replace('-', '_'));
+        }
+        return value != null ? value : fallback;
+    }
+}

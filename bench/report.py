@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Tables for bench/compare.sh and bench/latency.sh: prints markdown, checks correctness, and
+replaces the results section of docs/BENCHMARKS.md (between <!-- results:start/end --> or
+<!-- latency:start/end -->). Exits 1 if a system's output is not what it must be."""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+COMMIT_INTERVAL_MS = 100
+
+
+def machine():
+    def run(*cmd):
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            return done.stdout + done.stderr
+        except OSError:
+            return ""
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    free = run("free", "-g").strip().splitlines()
+    mem = free[1].split()[1] if len(free) > 1 else "?"
+    java = (run("java", "-version").splitlines() or ["?"])[0]
+    rustc = run("rustc", "-V").strip()
+    return (f"{os.cpu_count()} CPUs (`nproc` {run('nproc').strip()}), {model}; {mem} GiB RAM (`free -g`); "
+            f"Linux {platform.release()}; {java}; {rustc}. The broker (single node, KRaft, "
+            f"scripts/kafka.sh, -Xmx1g), the load generator, the probe and the system under test share "
+            f"these CPUs.")
+
+
+def replace_section(path, name, text):
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    doc = open(path).read()
+    if start not in doc or end not in doc:
+        sys.exit(f"{path} has no {start} ... {end} markers")
+    head, rest = doc.split(start, 1)
+    _, tail = rest.split(end, 1)
+    open(path, "w").write(f"{head}{start}\n{text.rstrip()}\n{end}{tail}")
+    print(f"wrote {path} ({name})", file=sys.stderr)
+
+
+def met(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def fmt_int(n):
+    return f"{n:,.0f}"
+
+
+def opt_int(n):
+    return "–" if n is None else fmt_int(n)
+
+
+def ratio(a, b, fmt):
+    return "–" if a is None or b is None else fmt(a / b)
+
+
+NAMES = {"raw-pipe": "raw pipe", "kstreams": "Kafka Streams", "tracker": "sms-tracker"}
+
+
+def compare(args):
+    rows = [json.loads(l) for l in open(args.results) if l.strip()]
+    loadgen = json.load(open(args.loadgen))
+    n = loadgen["messages"]
+    dups = loadgen["duplicate_responses"]
+    inputs = loadgen["sent_records"] + loadgen["response_records"]
+    failures = []
+    for r in rows:
+        r["name"] = NAMES.get(r["system"], r["system"])
+        if r.get("failed"):
+            failures.append(f"run {r['run']}: {r['name']} did not commit the end of its input")
+            r["ok"] = False
+            continue
+        r["rps"] = r["input_records"] / r["done_s"]
+        startup = r.get("first_commit_s") or 0.0
+        # Meaningless when everything was processed within the first commits (tiny inputs).
+        busy = r["done_s"] - startup
+        r["rps_after_startup"] = r["input_records"] / busy if busy >= 1.0 else None
+        r["missing"] = n - r["distinct_sent_keys"]
+        if r["system"] == "kstreams":
+            r["ok"] = r["other_records"] == 0 and n - dups <= r["distinct_sent_keys"] <= n
+        else:
+            r["ok"] = (r["sent_records"] == n and r["distinct_sent_keys"] == n and r["records"] == n)
+        if not r["ok"]:
+            failures.append(f"run {r['run']}: {r['name']}: {r['sent_records']} SENT records for "
+                            f"{r['distinct_sent_keys']} distinct keys of {n} messages, {r['tombstones']} tombstones, "
+                            f"{r['other_records']} other records")
+
+    out = []
+    title = "Smoke run" if args.smoke == "1" else "Results"
+    out.append(f"### {title}: {fmt_int(n)} messages, {args.partitions} partitions, {args.runs} run(s) — "
+               f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    out.append("")
+    out.append(f"Input: {fmt_int(inputs)} records ({fmt_int(loadgen['sent_records'])} sent-messages, "
+               f"{fmt_int(loadgen['response_records'])} submit-responses of which {fmt_int(dups)} duplicate "
+               f"responses; no invalid or retryable records), preloaded before any system starts. "
+               f"Build: {args.profile}. Kafka Streams: {args.kstreams_threads} stream thread(s), JVM options "
+               f"`{args.kstreams_java_opts or '(none: JVM defaults)'}`.")
+    out.append("")
+    out.append(f"Machine: {machine()}")
+    out.append("")
+    out.append("| run | system | wall time | startup | input records/s | records/s after startup | peak RSS | CPU | "
+               "broker CPU | load avg before | output records | distinct SENT | duplicate SENT | tombstones | "
+               "missing | correct |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r.get("failed"):
+            out.append(f"| {r['run']} | {r['name']} | did not finish | | | | | | | | | | | | | no |")
+            continue
+        out.append(
+            f"| {r['run']} | {r['name']} | {r['done_s']:.2f} s | {r.get('first_commit_s') or 0:.2f} s | "
+            f"{fmt_int(r['rps'])} | {opt_int(r['rps_after_startup'])} | {r['rss_kb'] / 1024:.0f} MiB | "
+            f"{r['cpu_s']:.1f} s | {r['broker_cpu_s']:.1f} s | {r['load_before']:.2f} | {fmt_int(r['records'])} | "
+            f"{fmt_int(r['distinct_sent_keys'])} | {fmt_int(r['duplicate_sent_records'])} | "
+            f"{fmt_int(r['tombstones'])} | {fmt_int(r['missing'])} | {'yes' if r['ok'] else '**no**'} |")
+    out.append("")
+
+    by = {}
+    for r in rows:
+        if not r.get("failed"):
+            by.setdefault(r["system"], []).append(r)
+    def median(values):
+        values = list(values)
+        return None if None in values else statistics.median(values)
+    med = {s: {k: median(x[k] for x in rs) for k in ("rps", "rss_kb", "cpu_s", "rps_after_startup")}
+           for s, rs in by.items()}
+    if int(args.runs) > 1:
+        out.append("Spread over runs (median, min–max):")
+        out.append("")
+        out.append("| system | input records/s | spread | peak RSS | CPU |")
+        out.append("|---|---|---|---|---|")
+        for s, rs in by.items():
+            v = [x["rps"] for x in rs]
+            spread = (max(v) - min(v)) / statistics.median(v) * 100
+            out.append(f"| {NAMES.get(s, s)} | {fmt_int(statistics.median(v))} ({fmt_int(min(v))}–{fmt_int(max(v))}) | "
+                       f"±{spread / 2:.0f} % | {med[s]['rss_kb'] / 1024:.0f} MiB | {med[s]['cpu_s']:.1f} s |")
+        out.append("")
+
+    if args.smoke == "1":
+        out.append("Smoke run: correctness only; its timings mean nothing (tiny input, debug build).")
+        out.append("")
+    elif {"tracker", "kstreams", "raw-pipe"} <= med.keys():
+        t, k, p = med["tracker"], med["kstreams"], med["raw-pipe"]
+        out.append("Ratios (medians):")
+        out.append("")
+        out.append(f"- throughput tracker / Kafka Streams: **{t['rps'] / k['rps']:.2f}×** "
+                   f"(after startup: {ratio(t['rps_after_startup'], k['rps_after_startup'], lambda x: f'{x:.2f}×')})")
+        out.append(f"- throughput tracker / raw pipe: **{t['rps'] / p['rps'] * 100:.0f} %** "
+                   f"(after startup: {ratio(t['rps_after_startup'], p['rps_after_startup'], lambda x: f'{x * 100:.0f} %')})")
+        out.append(f"- peak RSS tracker / Kafka Streams: **{t['rss_kb'] / k['rss_kb']:.2f}** "
+                   f"(Kafka Streams / tracker {k['rss_kb'] / t['rss_kb']:.1f}×)")
+        out.append(f"- CPU seconds tracker / Kafka Streams: {t['cpu_s'] / k['cpu_s']:.2f}; "
+                   f"tracker / raw pipe: {t['cpu_s'] / p['cpu_s']:.2f}")
+        out.append("")
+        exact = all(r["ok"] for r in by["tracker"])
+        out.append("Issue #6 targets (throughput and memory; latency: see the latency section):")
+        out.append("")
+        out.append("| target | measured | |")
+        out.append("|---|---|---|")
+        out.append(f"| throughput ≥ 5× Kafka Streams | {t['rps'] / k['rps']:.2f}× | {met(t['rps'] / k['rps'] >= 5)} |")
+        out.append(f"| throughput ≥ 80 % of raw pipe | {t['rps'] / p['rps'] * 100:.0f} % | "
+                   f"{met(t['rps'] / p['rps'] >= 0.8)} |")
+        out.append(f"| peak RSS ≤ 1/5 of Kafka Streams | {t['rss_kb'] / 1024:.0f} MiB vs {k['rss_kb'] / 1024:.0f} MiB "
+                   f"(1/{k['rss_kb'] / t['rss_kb']:.1f}) | {met(t['rss_kb'] * 5 <= k['rss_kb'])} |")
+        out.append(f"| exactly one output per message | tracker: "
+                   f"{', '.join(fmt_int(r['sent_records']) + ' SENT / ' + fmt_int(r['distinct_sent_keys']) + ' distinct' for r in by['tracker'])} "
+                   f"of {fmt_int(n)} | {met(exact)} |")
+        out.append("")
+    text = "\n".join(out)
+    print(text)
+    if args.docs:
+        replace_section(args.docs, "results", text)
+    if failures:
+        print("\nINCORRECT OUTPUT:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
+    print("\nall systems produced the expected outputs", file=sys.stderr)
+
+
+def latency(args):
+    rows = [json.loads(l) for l in open(args.results) if l.strip()]
+    out = [f"### Latency at a fixed rate — {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", "",
+           f"Rate R = {fmt_int(float(args.rate))} input records/s ({args.rate_source}) for ~{args.duration} s, "
+           f"{args.partitions} partitions, duplicate share 0.03, no invalid records; build: {args.profile}. "
+           f"Latency = first SENT visible to a read_committed consumer − CreateTime of the last input record "
+           f"the message needed.", "", f"Machine: {machine()}", "",
+           "| system | requested rate | achieved rate | messages | with SENT | missing | premature SENT | p50 | p90 | "
+           "p99 | p99.9 | max | peak RSS | CPU | SENT records |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    failures = []
+    for r in rows:
+        name = NAMES.get(r["system"], r["system"])
+        if r.get("failed"):
+            out.append(f"| {name} | {fmt_int(r.get('rate', 0))}/s | failed | | | | | | | | | | | | |")
+            failures.append(name)
+            continue
+        ms = lambda k: "–" if r.get(k) is None else f"{r[k]} ms"
+        out.append(f"| {name} | {fmt_int(r['rate'])}/s | {fmt_int(r['achieved_rate'])}/s | {fmt_int(r['expected'])} | "
+                   f"{fmt_int(r['messages_with_sent'])} | {fmt_int(r['missing'])} | {fmt_int(r['premature_sent'])} | "
+                   f"{ms('p50_ms')} | {ms('p90_ms')} | "
+                   f"{ms('p99_ms')} | {ms('p999_ms')} | {ms('max_ms')} | {r['rss_kb'] / 1024:.0f} MiB | "
+                   f"{r['cpu_s']:.1f} s | {fmt_int(r['sent_records'])} |")
+    out.append("")
+    out.append("Percentiles are over the messages whose first SENT arrived after the last input record they "
+               "needed; *premature SENT* counts those whose SENT was visible before that record was even "
+               "produced, i.e. emitted without it (the article's aggregate counts a duplicate response as a part).")
+    out.append("")
+    for r in rows:
+        if not r.get("failed") and r["achieved_rate"] < 0.95 * r["rate"]:
+            out.append(f"Note: the load generator reached only {fmt_int(r['achieved_rate'])} of "
+                       f"{fmt_int(r['rate'])} records/s for {NAMES.get(r['system'], r['system'])}.")
+            out.append("")
+    tracker = next((r for r in rows if r["system"] == "tracker" and not r.get("failed")), None)
+    if tracker and tracker.get("p99_ms") is not None:
+        bound = 2 * COMMIT_INTERVAL_MS
+        out.append(f"Issue #6 target: p99 at half load ≤ 2 × commit interval ({bound} ms): tracker p99 "
+                   f"{tracker['p99_ms']} ms — {met(tracker['p99_ms'] <= bound)}"
+                   + ("" if args.rate_source.startswith("half") else
+                      " (caution: the rate was not derived from the measured maximum)") + ".")
+        out.append("")
+    text = "\n".join(out)
+    print(text)
+    if args.docs:
+        replace_section(args.docs, "latency", text)
+    if failures:
+        sys.exit(1)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["compare", "latency"])
+    p.add_argument("--results", required=True)
+    p.add_argument("--loadgen")
+    p.add_argument("--messages")
+    p.add_argument("--partitions")
+    p.add_argument("--runs", default="1")
+    p.add_argument("--smoke", default="0")
+    p.add_argument("--kstreams-threads", default="1")
+    p.add_argument("--kstreams-java-opts", default="")
+    p.add_argument("--profile", default="release")
+    p.add_argument("--rate")
+    p.add_argument("--rate-source", default="")
+    p.add_argument("--duration")
+    p.add_argument("--docs", default="")
+    args = p.parse_args()
+    compare(args) if args.mode == "compare" else latency(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# Sourced by bench/compare.sh and bench/latency.sh: starting and measuring the systems compared.
+# Expects BIN (target/release or target/debug), BOOTSTRAP and PORT to be set.
+
+KSREF_CP="target/kstreams-reference/kstreams-reference.jar:target/kstreams-reference/lib/*"
+KSTREAMS_THREADS="${KSTREAMS_THREADS:-1}"
+KSTREAMS_JAVA_OPTS="${KSTREAMS_JAVA_OPTS:-}"
+CLK_TCK=$(getconf CLK_TCK)
+SYSTEM_PID=""
+
+build_all() { # profile: the binaries, the two bench examples and the Java reference
+  if [ "$1" = release ]; then
+    cargo build --release --locked --bins --example raw_pipe --example bench_probe
+  else
+    cargo build --locked --bins --example raw_pipe --example bench_probe
+  fi
+  if ! (cd bench/kstreams-reference && mvn -q -B -Dstyle.color=never package) >"$OUT/mvn.log" 2>&1; then
+    cat "$OUT/mvn.log" >&2; echo "the Kafka Streams reference did not build" >&2; exit 1
+  fi
+}
+
+cpu_seconds() { # utime + stime of a process (all its threads), in seconds
+  sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f\n", ($12 + $13) / hz }'
+}
+
+peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# start_system system app sent-topic responses-topic output-topic log: starts it in the background
+# with a fresh group/application id (app) and sets SYSTEM_PID.
+start_system() {
+  local system=$1 app=$2 sent=$3 responses=$4 output=$5 log=$6
+  case $system in
+    raw-pipe)
+      "$BIN/examples/raw_pipe" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$sent" --responses-topic "$responses" \
+        --output-topic "$output" --group-id "$app" >"$log" 2>&1 &
+      ;;
+    kstreams)
+      # shellcheck disable=SC2086
+      java $KSTREAMS_JAVA_OPTS -cp "$KSREF_CP" bench.reference.Reference --bootstrap-servers "$BOOTSTRAP" \
+        --application-id "$app" --sent-topic "$sent" --responses-topic "$responses" --output-topic "$output" \
+        --state-dir "$OUT/kstreams-state" --threads "$KSTREAMS_THREADS" >"$log" 2>&1 &
+      ;;
+    tracker)
+      "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
+        --sent-topic "$sent" --responses-topic "$responses" --status-topic "$output" \
+        --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" >"$log" 2>&1 &
+      ;;
+    *) echo "unknown system $system" >&2; exit 2 ;;
+  esac
+  SYSTEM_PID=$!
+}
+
+# wait_ready system log: until the system has its partitions (tracker /readyz, Kafka Streams
+# RUNNING, raw pipe: at once).
+wait_ready() {
+  local system=$1 log=$2 deadline=$((SECONDS + 120))
+  until case $system in
+      tracker) curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 ;;
+      kstreams) grep -q "^state RUNNING" "$log" ;;
+      *) true ;;
+    esac; do
+    kill -0 "$SYSTEM_PID" 2>/dev/null || { echo "$system exited:" >&2; tail -n 30 "$log" >&2; exit 1; }
+    [ $SECONDS -lt $deadline ] || { echo "$system not ready after 120 s" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+stop_system() { # SIGTERM, up to 60 s for a graceful exit, then SIGKILL
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$OUT/kstreams-state"
+}
+
+save_metrics() { # system file: the tracker's /metrics (commit durations, its own latency histogram)
+  if [ "$1" = tracker ]; then curl -fs "http://127.0.0.1:$PORT/metrics" >"$2" 2>/dev/null || true; fi
+}

@@ -1,0 +1,396 @@
+//! Measuring helper of `bench/compare.sh` and `bench/latency.sh`. Every subcommand prints one JSON
+//! object on stdout.
+//!
+//! - `create-topics --partitions P T…` — creates topics (existing ones are fine).
+//! - `wait-committed --group G --topics A,B --started-at-ms T` — the end offsets of the input
+//!   topics are fixed (preloaded); polls the group's committed offsets every `--interval-ms` (100)
+//!   until they reach the end of every input partition. Under exactly-once the offsets commit in
+//!   the same transaction as the outputs, so that is the moment every output is visible to
+//!   read_committed consumers. Reports seconds since T of the first commit and of completion.
+//! - `count --topic O` — reads O read_committed from the beginning to its end and counts records,
+//!   tombstones, `"status":"SENT"` records, distinct keys with SENT and the duplicates.
+//! - `latency --output-topic O --sent-topic S --responses-topic R --expect N` — consumes O live
+//!   (read_committed) and stamps the wall clock when each key's first SENT arrives; stops at N
+//!   distinct keys, or `--idle-seconds` after the last output, or at `--timeout-seconds`. Then reads
+//!   the inputs and takes, per message, the CreateTime of the last record it needed (its
+//!   sent-messages record and the first response of each part; duplicates are not needed) and
+//!   reports percentiles of arrival − that time. A SENT that arrives before that time was emitted
+//!   without a record it needed: it is counted as premature and left out of the percentiles.
+//!
+//! `cargo run --release --example bench_probe -- count --topic message-status`
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::Timestamp;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::Deserialize;
+use serde_json::json;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Parser)]
+#[command(name = "bench_probe")]
+struct Args {
+    #[arg(long, global = true, env = "BENCH_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
+    bootstrap_servers: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    CreateTopics {
+        #[arg(long)]
+        partitions: i32,
+        topics: Vec<String>,
+    },
+    WaitCommitted {
+        #[arg(long)]
+        group: String,
+        /// Comma-separated input topics.
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+        /// Epoch ms the measured process was started at.
+        #[arg(long)]
+        started_at_ms: u64,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout_seconds: u64,
+        /// Fail as soon as this process is gone.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    Count {
+        #[arg(long)]
+        topic: String,
+    },
+    Latency {
+        #[arg(long)]
+        output_topic: String,
+        #[arg(long)]
+        sent_topic: String,
+        #[arg(long)]
+        responses_topic: String,
+        /// Distinct message ids expected.
+        #[arg(long)]
+        expect: usize,
+        #[arg(long, default_value_t = 15)]
+        idle_seconds: u64,
+        #[arg(long, default_value_t = 600)]
+        timeout_seconds: u64,
+    },
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let result = match &args.command {
+        Command::CreateTopics { partitions, topics } => create_topics(&args.bootstrap_servers, *partitions, topics)?,
+        Command::WaitCommitted { group, topics, started_at_ms, interval_ms, timeout_seconds, pid } => wait_committed(
+            &args.bootstrap_servers,
+            group,
+            topics,
+            *started_at_ms,
+            Duration::from_millis(*interval_ms),
+            Duration::from_secs(*timeout_seconds),
+            *pid,
+        )?,
+        Command::Count { topic } => count(&args.bootstrap_servers, topic)?,
+        Command::Latency { output_topic, sent_topic, responses_topic, expect, idle_seconds, timeout_seconds } => {
+            latency(
+                &args.bootstrap_servers,
+                output_topic,
+                sent_topic,
+                responses_topic,
+                *expect,
+                Duration::from_secs(*idle_seconds),
+                Duration::from_secs(*timeout_seconds),
+            )?
+        }
+    };
+    println!("{result}");
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn create_topics(bootstrap: &str, partitions: i32, topics: &[String]) -> Result<serde_json::Value> {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("admin client")?;
+    let new: Vec<NewTopic<'_>> =
+        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1))).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in runtime.block_on(admin.create_topics(&new, &options))? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => bail!("creating {name}: {code}"),
+        }
+    }
+    Ok(json!({ "created": topics, "partitions": partitions }))
+}
+
+fn partitions_of(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
+    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    if partitions.is_empty() {
+        bail!("topic {topic} does not exist");
+    }
+    Ok(partitions)
+}
+
+fn plain_consumer(bootstrap: &str, group: &str) -> Result<BaseConsumer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false")
+        .create()
+        .context("creating a consumer")
+}
+
+fn wait_committed(
+    bootstrap: &str,
+    group: &str,
+    topics: &[String],
+    started_at_ms: u64,
+    interval: Duration,
+    timeout: Duration,
+    pid: Option<u32>,
+) -> Result<serde_json::Value> {
+    // Never subscribes: OffsetFetch for the group only, without joining it.
+    let consumer = plain_consumer(bootstrap, group)?;
+    let mut ends = HashMap::new();
+    let mut list = TopicPartitionList::new();
+    let mut input_records = 0;
+    for topic in topics {
+        for partition in partitions_of(&consumer, topic)? {
+            let (low, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
+            input_records += high - low;
+            ends.insert((topic.clone(), partition), high);
+            list.add_partition(topic, partition);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    let mut first_commit_ms = None;
+    loop {
+        let polled_at = now_ms();
+        let committed = consumer.committed_offsets(list.clone(), METADATA_TIMEOUT)?;
+        let mut done = true;
+        let mut any = false;
+        for element in committed.elements() {
+            let end = ends[&(element.topic().to_owned(), element.partition())];
+            match element.offset() {
+                Offset::Offset(at) => {
+                    any = true;
+                    done &= at >= end;
+                }
+                _ => done &= end == 0,
+            }
+        }
+        if any && first_commit_ms.is_none() {
+            first_commit_ms = Some(polled_at);
+        }
+        if done {
+            let seconds = |ms: u64| ms.saturating_sub(started_at_ms) as f64 / 1000.0;
+            return Ok(json!({
+                "first_commit_s": first_commit_ms.map(seconds),
+                "done_s": seconds(polled_at),
+                "input_records": input_records,
+            }));
+        }
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            bail!("process {pid} exited before committing the end of its input");
+        }
+        if Instant::now() >= deadline {
+            bail!("group {group} did not commit the end of its input within {timeout:?}");
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusOnly<'a> {
+    #[serde(borrow)]
+    status: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn is_sent(payload: &[u8]) -> bool {
+    serde_json::from_slice::<StatusOnly<'_>>(payload).is_ok_and(|v| v.status.as_deref() == Some("SENT"))
+}
+
+/// Assigns every partition of `topics` from the beginning; returns the high watermarks to read to.
+fn assign_all(consumer: &BaseConsumer, topics: &[&str]) -> Result<HashMap<(String, i32), i64>> {
+    let mut list = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for topic in topics {
+        for partition in partitions_of(consumer, topic)? {
+            list.add_partition_offset(topic, partition, Offset::Beginning)?;
+            // Watermarks of this read_committed client are last stable offsets.
+            let (_, high) = consumer.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
+            ends.insert(((*topic).to_owned(), partition), high);
+        }
+    }
+    consumer.assign(&list)?;
+    Ok(ends)
+}
+
+/// Polls until every assigned partition's position reached its end offset.
+fn read_to_end(
+    consumer: &BaseConsumer,
+    ends: &HashMap<(String, i32), i64>,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        while let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            each(&message.context("consuming")?);
+        }
+        let position = consumer.position()?;
+        let reached = ends.iter().all(|((topic, partition), end)| {
+            *end == 0
+                || matches!(position.find_partition(topic, *partition).map(|e| e.offset()), Some(Offset::Offset(p)) if p >= *end)
+        });
+        if reached {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("could not read to the end within 600 s");
+        }
+    }
+}
+
+fn count(bootstrap: &str, topic: &str) -> Result<serde_json::Value> {
+    let consumer = plain_consumer(bootstrap, "bench-probe")?;
+    let ends = assign_all(&consumer, &[topic])?;
+    let (mut records, mut tombstones, mut sent, mut other) = (0u64, 0u64, 0u64, 0u64);
+    let mut sent_per_key: HashMap<Vec<u8>, u32> = HashMap::new();
+    read_to_end(&consumer, &ends, |message| {
+        records += 1;
+        match message.payload() {
+            None => tombstones += 1,
+            Some(value) if is_sent(value) => {
+                sent += 1;
+                *sent_per_key.entry(message.key().unwrap_or_default().to_vec()).or_default() += 1;
+            }
+            Some(_) => other += 1,
+        }
+    })?;
+    let distinct = sent_per_key.len() as u64;
+    Ok(json!({
+        "topic": topic,
+        "records": records,
+        "sent_records": sent,
+        "tombstones": tombstones,
+        "other_records": other,
+        "distinct_sent_keys": distinct,
+        "duplicate_sent_records": sent - distinct,
+        "keys_with_duplicates": sent_per_key.values().filter(|n| **n > 1).count(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct PartNumberOnly {
+    #[serde(rename = "partNumber")]
+    part_number: Option<u32>,
+}
+
+fn latency(
+    bootstrap: &str,
+    output_topic: &str,
+    sent_topic: &str,
+    responses_topic: &str,
+    expect: usize,
+    idle: Duration,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    // Live: the wall clock at which each key's first SENT becomes visible to read_committed.
+    let consumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-probe-latency")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false")
+        // Short fetch waits, so a fetch never sits on already visible records.
+        .set("fetch.wait.max.ms", "20")
+        .create::<BaseConsumer>()?;
+    let mut list = TopicPartitionList::new();
+    for partition in partitions_of(&consumer, output_topic)? {
+        list.add_partition_offset(output_topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let started = Instant::now();
+    let mut last_output = None;
+    let mut arrived: HashMap<Vec<u8>, u64> = HashMap::with_capacity(expect);
+    let (mut output_records, mut sent_records) = (0u64, 0u64);
+    while arrived.len() < expect
+        && started.elapsed() < timeout
+        && last_output.is_none_or(|t: Instant| t.elapsed() < idle)
+    {
+        let Some(message) = consumer.poll(Duration::from_millis(50)) else { continue };
+        let message = message.context("consuming the output")?;
+        let at = now_ms();
+        last_output = Some(Instant::now());
+        output_records += 1;
+        if message.payload().is_some_and(is_sent) {
+            sent_records += 1;
+            arrived.entry(message.key().unwrap_or_default().to_vec()).or_insert(at);
+        }
+    }
+    drop(consumer);
+
+    // Afterwards: when the last needed input record of each message was produced (CreateTime).
+    let inputs = plain_consumer(bootstrap, "bench-probe-latency")?;
+    let ends = assign_all(&inputs, &[sent_topic, responses_topic])?;
+    let mut needed: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut first_parts: std::collections::HashSet<(Vec<u8>, u32)> = Default::default();
+    read_to_end(&inputs, &ends, |message| {
+        let Timestamp::CreateTime(ts) = message.timestamp() else { return };
+        let key = message.key().unwrap_or_default().to_vec();
+        let is_needed = if message.topic() == sent_topic {
+            true
+        } else {
+            let part = message.payload().and_then(|p| serde_json::from_slice::<PartNumberOnly>(p).ok());
+            part.and_then(|p| p.part_number).is_some_and(|n| first_parts.insert((key.clone(), n)))
+        };
+        if is_needed {
+            let entry = needed.entry(key).or_insert(ts);
+            *entry = (*entry).max(ts);
+        }
+    })?;
+    let all: Vec<i64> = arrived.iter().filter_map(|(key, at)| needed.get(key).map(|ts| *at as i64 - ts)).collect();
+    // A SENT visible before the last record the message needed was even produced was emitted
+    // without it (e.g. a duplicate response counted as a missing part): wrong, not fast.
+    let premature = all.iter().filter(|l| **l < 0).count();
+    let mut latencies: Vec<i64> = all.into_iter().filter(|l| *l >= 0).collect();
+    latencies.sort_unstable();
+    let pct = |q: f64| -> Option<i64> {
+        (!latencies.is_empty())
+            .then(|| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1])
+    };
+    let mean = latencies.iter().sum::<i64>() as f64 / latencies.len().max(1) as f64;
+    Ok(json!({
+        "output_topic": output_topic,
+        "expected": expect,
+        "messages_in_input": needed.len(),
+        "messages_with_sent": arrived.len(),
+        "missing": expect.saturating_sub(arrived.len()),
+        "premature_sent": premature,
+        "output_records": output_records,
+        "sent_records": sent_records,
+        "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
+        "max_ms": latencies.last(), "min_ms": latencies.first(), "mean_ms": mean.round(),
+    }))
+}
