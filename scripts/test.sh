@@ -13,6 +13,9 @@ step "Formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
+step "Prometheus and promtool (Debian's package, for tests/observability.rs)"
+scripts/install-prometheus.sh
+
 step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
 cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}"
