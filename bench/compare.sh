@@ -26,6 +26,7 @@
 #   input records/s = all input records / wall time ("after startup": / (wall − startup));
 #   peak RSS    VmHWM of /proc/<pid>/status; CPU = utime+stime of /proc/<pid>/stat, both read at
 #               completion, before SIGTERM; broker CPU = the broker's CPU time during the run;
+#               other CPU = all other CPU time used on the machine meanwhile (probe, other users);
 #   outputs     `bench_probe count` reads the output topic read_committed after the system stopped:
 #               records, SENT records, distinct keys with SENT, duplicates, tombstones.
 # Expected: raw pipe and tracker exactly MESSAGES SENT records, one per message. Kafka Streams
@@ -93,9 +94,10 @@ run_system() { # run-number system
   local output="$app.output"
   local prefix="$OUT/r$run-$system"
   $PROBE create-topics --partitions "$PARTITIONS" "$output" "$app.dead-letters" >/dev/null
-  local load broker_cpu0=0 t0
+  local load broker_cpu0=0 busy0 t0
   load=$(cut -d' ' -f1 /proc/loadavg)
   [ -n "$BROKER_PID" ] && broker_cpu0=$(cpu_seconds "$BROKER_PID")
+  busy0=$(busy_cpu_seconds)
   t0=$(date +%s%3N)
   start_system "$system" "$app" "$SENT" "$RESPONSES" "$output" "$prefix.log"
   log "run $run: $system started (pid $SYSTEM_PID, log $prefix.log)"
@@ -106,19 +108,22 @@ run_system() { # run-number system
     echo "{\"run\":$run,\"system\":\"$system\",\"failed\":true}" >>"$OUT/results.jsonl"
     return 0
   fi
-  local rss_kb cpu broker_cpu=0
+  local rss_kb cpu broker_cpu=0 busy
+  busy=$(busy_cpu_seconds)
   rss_kb=$(peak_rss_kb "$SYSTEM_PID")
   cpu=$(cpu_seconds "$SYSTEM_PID")
   save_metrics "$system" "$prefix.metrics.txt"
   [ -n "$BROKER_PID" ] && broker_cpu=$(awk -v a="$(cpu_seconds "$BROKER_PID")" -v b="$broker_cpu0" 'BEGIN { printf "%.2f", a - b }')
   stop_system "$SYSTEM_PID"; SYSTEM_PID=""
   $PROBE count --topic "$output" >"$prefix.count.json"
-  python3 - "$run" "$system" "$rss_kb" "$cpu" "$broker_cpu" "$load" "$prefix.wait.json" "$prefix.count.json" \
-    >>"$OUT/results.jsonl" <<'PY'
+  python3 - "$run" "$system" "$rss_kb" "$cpu" "$broker_cpu" "$load" "$busy0" "$busy" "$prefix.wait.json" \
+    "$prefix.count.json" >>"$OUT/results.jsonl" <<'PY'
 import json, sys
-run, system, rss_kb, cpu, broker_cpu, load, wait, count = sys.argv[1:]
+run, system, rss_kb, cpu, broker_cpu, load, busy0, busy, wait, count = sys.argv[1:]
+# CPU time used during the run by everything but the system and the broker (probe, other users).
+other = float(busy) - float(busy0) - float(cpu) - float(broker_cpu)
 row = {"run": int(run), "system": system, "rss_kb": int(rss_kb), "cpu_s": float(cpu),
-       "broker_cpu_s": float(broker_cpu), "load_before": float(load)}
+       "broker_cpu_s": float(broker_cpu), "load_before": float(load), "other_cpu_s": round(max(other, 0), 2)}
 row.update(json.load(open(wait)))
 row.update(json.load(open(count)))
 print(json.dumps(row))

@@ -33,6 +33,12 @@ def machine():
             f"these CPUs.")
 
 
+def tracker_version(results):
+    """What bench/systems.sh recorded at build time: the commit, and uncommitted changes to src/."""
+    path = os.path.join(os.path.dirname(results), "tracker-version.txt")
+    return open(path).read().strip() if os.path.exists(path) else "?"
+
+
 def replace_section(path, name, text):
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     doc = open(path).read()
@@ -54,6 +60,20 @@ def fmt_int(n):
 
 def opt_int(n):
     return "–" if n is None else fmt_int(n)
+
+
+def seconds(x):
+    return "–" if x is None else f"{x:.1f} s"
+
+
+def other_share(r):
+    """CPU time used by others during the run, as a share of the machine's capacity meanwhile."""
+    return None if r.get("other_cpu_s") is None else r["other_cpu_s"] / (r["done_s"] * os.cpu_count())
+
+
+def other_cpu(r):
+    share = other_share(r)
+    return "–" if share is None else f"{r['other_cpu_s']:.1f} s ({share * 100:.0f} %)"
 
 
 def ratio(a, b, fmt):
@@ -99,13 +119,13 @@ def compare(args):
     out.append(f"Input: {fmt_int(inputs)} records ({fmt_int(loadgen['sent_records'])} sent-messages, "
                f"{fmt_int(loadgen['response_records'])} submit-responses of which {fmt_int(dups)} duplicate "
                f"responses; no invalid or retryable records), preloaded before any system starts. "
-               f"Build: {args.profile}. Kafka Streams: {args.kstreams_threads} stream thread(s), JVM options "
+               f"Build: {args.profile}, sms-tracker from {tracker_version(args.results)}. Kafka Streams: {args.kstreams_threads} stream thread(s), JVM options "
                f"`{args.kstreams_java_opts or '(none: JVM defaults)'}`.")
     out.append("")
     out.append(f"Machine: {machine()}")
     out.append("")
     out.append("| run | system | wall time | startup | input records/s | records/s after startup | peak RSS | CPU | "
-               "broker CPU | load avg before | output records | distinct SENT | duplicate SENT | tombstones | "
+               "broker CPU | other CPU | output records | distinct SENT | duplicate SENT | tombstones | "
                "missing | correct |")
     out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -115,10 +135,19 @@ def compare(args):
         out.append(
             f"| {r['run']} | {r['name']} | {r['done_s']:.2f} s | {r.get('first_commit_s') or 0:.2f} s | "
             f"{fmt_int(r['rps'])} | {opt_int(r['rps_after_startup'])} | {r['rss_kb'] / 1024:.0f} MiB | "
-            f"{r['cpu_s']:.1f} s | {r['broker_cpu_s']:.1f} s | {r['load_before']:.2f} | {fmt_int(r['records'])} | "
+            f"{r['cpu_s']:.1f} s | {r['broker_cpu_s']:.1f} s | {other_cpu(r)} | {fmt_int(r['records'])} | "
             f"{fmt_int(r['distinct_sent_keys'])} | {fmt_int(r['duplicate_sent_records'])} | "
             f"{fmt_int(r['tombstones'])} | {fmt_int(r['missing'])} | {'yes' if r['ok'] else '**no**'} |")
     out.append("")
+    out.append("*Other CPU*: CPU time used on the machine during the run by anything but the system and the "
+               "broker (the probe's 100 ms offset polls, and other users of the machine: a large value means the "
+               "run was disturbed). The percentage is of the machine's capacity during the run.")
+    out.append("")
+    disturbed = [r for r in rows if not r.get("failed") and (other_share(r) or 0) > 0.10]
+    if disturbed:
+        out.append("**Caution:** other processes used more than 10 % of the machine during "
+                   + ", ".join(f"run {r['run']} {r['name']}" for r in disturbed) + "; those figures are pessimistic.")
+        out.append("")
 
     by = {}
     for r in rows:
@@ -185,7 +214,8 @@ def latency(args):
     rows = [json.loads(l) for l in open(args.results) if l.strip()]
     out = [f"### Latency at a fixed rate — {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", "",
            f"Rate R = {fmt_int(float(args.rate))} input records/s ({args.rate_source}) for ~{args.duration} s, "
-           f"{args.partitions} partitions, duplicate share 0.03, no invalid records; build: {args.profile}. "
+           f"{args.partitions} partitions, duplicate share 0.03, no invalid records; build: {args.profile}, "
+           f"sms-tracker from {tracker_version(args.results)}. "
            f"Latency = first SENT visible to a read_committed consumer − CreateTime of the last input record "
            f"the message needed.", "", f"Machine: {machine()}", "",
            "| system | requested rate | achieved rate | messages | with SENT | missing | premature SENT | p50 | p90 | "

@@ -9,6 +9,10 @@ CLK_TCK=$(getconf CLK_TCK)
 SYSTEM_PID=""
 
 build_all() { # profile: the binaries, the two bench examples and the Java reference
+  # What the tracker is built from, for the report (src/ may have uncommitted changes).
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(n=$(git status --porcelain -- src Cargo.toml \
+    Cargo.lock 2>/dev/null | wc -l); [ "$n" = 0 ] || echo " plus uncommitted changes to $n file(s) in src/")" \
+    >"$OUT/tracker-version.txt"
   if [ "$1" = release ]; then
     cargo build --release --locked --bins --example raw_pipe --example bench_probe
   else
@@ -76,4 +80,8 @@ stop_system() { # SIGTERM, up to 60 s for a graceful exit, then SIGKILL
 
 save_metrics() { # system file: the tracker's /metrics (commit durations, its own latency histogram)
   if [ "$1" = tracker ]; then curl -fs "http://127.0.0.1:$PORT/metrics" >"$2" 2>/dev/null || true; fi
+}
+
+busy_cpu_seconds() { # machine-wide non-idle CPU time so far (all CPUs), from /proc/stat
+  awk -v hz="$CLK_TCK" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat
 }

@@ -69,7 +69,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             commit_interval: config.commit_interval(),
             fault_abort_every: config.fault_abort_every,
         };
-        Sink::start_in_arbiter(&sink_thread.handle(), move |_| Sink::new(producer, consumer, shared))
+        Sink::start_in_arbiter(&sink_thread.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(crate::actors::UNBOUNDED_MAILBOX);
+            Sink::new(producer, consumer, shared)
+        })
     };
     let restorer = Arc::new(Restorer {
         client: settings::restore_consumer(&config),
@@ -88,7 +91,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         policy: config.policy(),
         sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
     };
-    let router = Router::new(workers.iter().map(Arbiter::handle).collect(), shared).start();
+    let router = Router::create(|ctx| {
+        ctx.set_mailbox_capacity(crate::actors::UNBOUNDED_MAILBOX);
+        Router::new(workers.iter().map(Arbiter::handle).collect(), shared)
+    });
     consumer.context().set_router(router.clone());
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -5,6 +5,16 @@
 //! Ordering is what makes the commit exact: each actor enqueues its results to the next one
 //! synchronously inside its handler, and mailboxes are FIFO, so a `Commit` sent after a partition
 //! actor answered finds every output of that partition already in the sink.
+//!
+//! That needs `Addr::send` to enqueue at once, always. With a bounded mailbox actix parks a sender
+//! that filled it and holds its next messages in the returned futures, delivering them later —
+//! possibly after a `Commit` or `Stop` sent meanwhile (a batch of a revoked partition would then
+//! land in the next transaction). So every actor here is started with [`UNBOUNDED_MAILBOX`];
+//! memory stays bounded because every sender awaits the answer (the consumer thread keeps at most
+//! a few batches in flight, and each answer comes only once the sink took the batch).
+
+/// Mailbox capacity that never parks a sender (0 is unbounded in actix; see above).
+pub const UNBOUNDED_MAILBOX: usize = 0;
 
 pub mod partition;
 pub mod router;

@@ -44,7 +44,10 @@ impl Router {
         let worker = &self.workers[self.next_worker % self.workers.len()];
         self.next_worker += 1;
         let shared = self.shared.clone();
-        PartitionActor::start_in_arbiter(worker, move |_| PartitionActor::new(partition, shared))
+        PartitionActor::start_in_arbiter(worker, move |ctx| {
+            ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
+            PartitionActor::new(partition, shared)
+        })
     }
 }
 

@@ -296,7 +296,6 @@ impl Actor for Sink {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(64);
         ctx.run_interval(self.shared.commit_interval, |sink, _ctx| {
             if let Err(error) = sink.commit() {
                 sink.on_error(error);

@@ -2,10 +2,12 @@
 //!
 //! Order matters: first wait until the group's committed offsets for the partition are stable
 //! (no transaction of a previous owner still pending — librdkafka asks the broker for stable
-//! offsets under read_committed, KIP-447), then read the changelog up to its last stable offset.
-//! Any transaction that wrote this changelog partition also committed this partition's offsets,
-//! so once those are stable the changelog up to its end is exactly the state at the committed
-//! offsets: restored state and input position agree.
+//! offsets under read_committed, KIP-447), then read the changelog up to its *high watermark*
+//! with a read_committed reader. A committed transaction's markers are written to each partition
+//! asynchronously, after the producer's commit returned: the last stable offset of the changelog
+//! may still lag behind a transaction whose offsets are already stable. Reading up to the high
+//! watermark makes the reader wait until every transaction appended so far is decided, so the
+//! restored state is exactly the state at the committed offsets.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use crate::domain::{PartitionState, Policy};
 use crate::telemetry::Metrics;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const UNDECIDED_TRANSACTION_WAIT: Duration = Duration::from_secs(180);
 
 /// Everything a partition actor needs to restore its state.
 pub struct Restorer {
@@ -44,18 +47,24 @@ impl Restorer {
         let started = Instant::now();
         self.wait_for_stable_offsets(partition)?;
         let consumer: BaseConsumer = self.client.create()?;
-        let (low, high) = consumer.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT)?;
+        let mut uncommitted = self.client.clone();
+        let watermarks: BaseConsumer = uncommitted.set("isolation.level", "read_uncommitted").create()?;
+        let (low, high) = watermarks.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT)?;
         let mut state = PartitionState::new(policy);
         let mut records = 0u64;
         if high > low {
             let mut assignment = TopicPartitionList::new();
             assignment.add_partition_offset(&self.changelog_topic, partition, Offset::Beginning)?;
             consumer.assign(&assignment)?;
-            let deadline = Instant::now() + REQUEST_TIMEOUT;
+            // An undecided transaction of a crashed owner holds the reader back until the broker
+            // aborts it (transaction.timeout.ms plus the broker's cleanup interval): give up only
+            // after this long without progress.
+            let mut deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
             loop {
                 match consumer.poll(Duration::from_millis(100)) {
                     Some(Ok(message)) => {
                         records += 1;
+                        deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
                         self.apply(&mut state, &message);
                         if message.offset() + 1 >= high {
                             break;
