@@ -41,9 +41,26 @@ pub struct Restored {
 }
 
 impl Restorer {
-    /// Blocks until the state of `partition` is restored. Errors mean the broker could not be
-    /// reached within the request timeouts.
+    /// Blocks until the state of `partition` is restored, retrying with backoff on errors (a
+    /// just-created changelog may not have a leader yet; the broker may be briefly away). Errors
+    /// mean the broker could not be reached for several minutes.
     pub fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.restore_once(partition, policy.clone()) {
+                Ok(restored) => return Ok(restored),
+                Err(error) if started.elapsed() < UNDECIDED_TRANSACTION_WAIT => {
+                    tracing::warn!(partition, %error, retry_in = ?backoff, "Restore failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn restore_once(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
         let started = Instant::now();
         self.wait_for_stable_offsets(partition)?;
         let consumer: BaseConsumer = self.client.create()?;
