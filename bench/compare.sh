@@ -42,7 +42,9 @@
 # Environment: MESSAGES (1000000), PARTITIONS (8), RUNS (1), SYSTEMS ("raw-pipe kstreams tracker"),
 # SEED (42), SMOKE (0; 1 = MESSAGES 2000, PARTITIONS 2, debug build, assert correctness only),
 # BENCH_PROFILE (release; debug in SMOKE), KSTREAMS_THREADS (1), KSTREAMS_JAVA_OPTS (none: JVM
-# defaults), TIMEOUT (1800 s per system), BENCH_HTTP_PORT (18093, the tracker's /metrics).
+# defaults), TRACKER_ARGS / KSTREAMS_ARGS / RAW_PIPE_ARGS (extra flags), TIMEOUT (1800 s per
+# system), BENCH_HTTP_PORT (18093, the tracker's /metrics), WRITE_DOCS (1; 0 = leave the docs and
+# target/bench/last-compare.jsonl alone, for experiments).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -139,8 +141,8 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-# bench/latency.sh derives its default rate from the last full comparison.
-[ "$SMOKE" = 1 ] || cp "$OUT/results.jsonl" target/bench/last-compare.jsonl
+# bench/latency.sh derives its default rate from the last comparison written to the docs.
+[ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || cp "$OUT/results.jsonl" target/bench/last-compare.jsonl
 log "all runs done in $((SECONDS - started)) s; results in $OUT/results.jsonl"
 python3 bench/report.py compare --results "$OUT/results.jsonl" --loadgen "$OUT/loadgen.json" \
   --messages "$MESSAGES" --partitions "$PARTITIONS" --runs "$RUNS" --smoke "$SMOKE" \

@@ -5,6 +5,11 @@
 KSREF_CP="target/kstreams-reference/kstreams-reference.jar:target/kstreams-reference/lib/*"
 KSTREAMS_THREADS="${KSTREAMS_THREADS:-1}"
 KSTREAMS_JAVA_OPTS="${KSTREAMS_JAVA_OPTS:-}"
+# Extra arguments, e.g. TRACKER_ARGS="--kafka-property retry.backoff.ms=10" or
+# KSTREAMS_ARGS="--property cache.max.bytes.buffering=0" (word-split; no spaces inside values).
+TRACKER_ARGS="${TRACKER_ARGS:-}"
+KSTREAMS_ARGS="${KSTREAMS_ARGS:-}"
+RAW_PIPE_ARGS="${RAW_PIPE_ARGS:-}"
 CLK_TCK=$(getconf CLK_TCK)
 SYSTEM_PID=""
 
@@ -35,19 +40,21 @@ start_system() {
   local system=$1 app=$2 sent=$3 responses=$4 output=$5 log=$6
   case $system in
     raw-pipe)
+      # shellcheck disable=SC2086
       "$BIN/examples/raw_pipe" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$sent" --responses-topic "$responses" \
-        --output-topic "$output" --group-id "$app" >"$log" 2>&1 &
+        --output-topic "$output" --group-id "$app" $RAW_PIPE_ARGS >"$log" 2>&1 &
       ;;
     kstreams)
       # shellcheck disable=SC2086
       java $KSTREAMS_JAVA_OPTS -cp "$KSREF_CP" bench.reference.Reference --bootstrap-servers "$BOOTSTRAP" \
         --application-id "$app" --sent-topic "$sent" --responses-topic "$responses" --output-topic "$output" \
-        --state-dir "$OUT/kstreams-state" --threads "$KSTREAMS_THREADS" >"$log" 2>&1 &
+        --state-dir "$OUT/kstreams-state" --threads "$KSTREAMS_THREADS" $KSTREAMS_ARGS >"$log" 2>&1 &
       ;;
     tracker)
+      # shellcheck disable=SC2086
       "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
         --sent-topic "$sent" --responses-topic "$responses" --status-topic "$output" \
-        --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" >"$log" 2>&1 &
+        --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" $TRACKER_ARGS >"$log" 2>&1 &
       ;;
     *) echo "unknown system $system" >&2; exit 2 ;;
   esac
