@@ -32,8 +32,9 @@
 # Expected: raw pipe and tracker exactly MESSAGES SENT records, one per message. Kafka Streams
 # re-emits on updates and its append-only aggregate turns a duplicate response into a delete
 # (tombstone) downstream, so it is expected to show duplicates, tombstones and missing messages;
-# its check is only: every key with SENT is a message, and at least MESSAGES − duplicate responses
-# have one. The run order of the systems rotates between runs.
+# its check is only: nothing but SENT records and tombstones, at most MESSAGES distinct keys with a
+# SENT, and at least MESSAGES − duplicate responses of them (a message can only lose its SENT to a
+# duplicate response). The run order of the systems rotates between runs.
 #
 # The results table (with the machine description and the issue's targets) replaces the part of
 # docs/BENCHMARKS.md between <!-- results:start --> and <!-- results:end --> (not in SMOKE mode, nor
@@ -146,5 +147,5 @@ done
 log "all runs done in $((SECONDS - started)) s; results in $OUT/results.jsonl"
 python3 bench/report.py compare --results "$OUT/results.jsonl" --loadgen "$OUT/loadgen.json" \
   --messages "$MESSAGES" --partitions "$PARTITIONS" --runs "$RUNS" --smoke "$SMOKE" \
-  --kstreams-threads "$KSTREAMS_THREADS" --kstreams-java-opts "$KSTREAMS_JAVA_OPTS" --profile "$PROFILE" \
+  --kstreams-threads "$KSTREAMS_THREADS" --kstreams-java-opts="$KSTREAMS_JAVA_OPTS" --profile "$PROFILE" \
   --docs "$([ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || echo docs/BENCHMARKS.md)"

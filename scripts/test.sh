@@ -18,7 +18,8 @@ scripts/install-prometheus.sh
 
 step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
-cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}"
+mkdir -p target
+cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
 
 step "Benchmark harness smoke: 2,000 messages through the raw pipe, the Kafka Streams reference and the tracker (correctness only)"
 MESSAGES=2000 SMOKE=1 bench/compare.sh
@@ -26,3 +27,6 @@ MESSAGES=2000 SMOKE=1 bench/compare.sh
 step "Kubernetes artefacts, offline: Helm chart lint, render, schema validation, refusals"
 # helm (built from the Go module proxy) and kubernetes-validate (PyPI) go to target/tools on first use.
 scripts/helm-check.sh
+
+# One closing line for the whole suite, summed over every cargo test binary above.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
