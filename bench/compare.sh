@@ -71,7 +71,10 @@ log() { printf '[compare] %s\n' "$*" >&2; }
 
 log "broker"
 scripts/kafka.sh start
-BROKER_PID=$(cat target/kafka-*/run-9092/broker.pid 2>/dev/null || true)
+# Whichever process serves the port (scripts/kafka.sh reuses a broker it did not start).
+BROKER_PID=$(ss -Hltnp "sport = :9092" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+[ -n "$BROKER_PID" ] || BROKER_PID=$(cat target/kafka-*/run-9092/broker.pid 2>/dev/null || true)
+[ -n "$BROKER_PID" ] || log "broker process not found: its CPU time is not measured"
 
 log "building ($PROFILE) the binaries, examples raw_pipe and bench_probe, and the Kafka Streams reference"
 [ "$PROFILE" = release ] && BIN=target/release || BIN=target/debug
@@ -111,7 +114,7 @@ run_system() { # run-number system
     echo "{\"run\":$run,\"system\":\"$system\",\"failed\":true}" >>"$OUT/results.jsonl"
     return 0
   fi
-  local rss_kb cpu broker_cpu=0 busy
+  local rss_kb cpu broker_cpu="" busy
   busy=$(busy_cpu_seconds)
   rss_kb=$(peak_rss_kb "$SYSTEM_PID")
   cpu=$(cpu_seconds "$SYSTEM_PID")
@@ -124,9 +127,11 @@ run_system() { # run-number system
 import json, sys
 run, system, rss_kb, cpu, broker_cpu, load, busy0, busy, wait, count = sys.argv[1:]
 # CPU time used during the run by everything but the system and the broker (probe, other users).
-other = float(busy) - float(busy0) - float(cpu) - float(broker_cpu)
+broker = float(broker_cpu) if broker_cpu else None
+other = float(busy) - float(busy0) - float(cpu) - (broker or 0.0)
 row = {"run": int(run), "system": system, "rss_kb": int(rss_kb), "cpu_s": float(cpu),
-       "broker_cpu_s": float(broker_cpu), "load_before": float(load), "other_cpu_s": round(max(other, 0), 2)}
+       "broker_cpu_s": broker, "load_before": float(load),
+       "other_cpu_s": round(max(other, 0), 2) if broker is not None else None}
 row.update(json.load(open(wait)))
 row.update(json.load(open(count)))
 print(json.dumps(row))

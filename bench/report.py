@@ -135,7 +135,7 @@ def compare(args):
         out.append(
             f"| {r['run']} | {r['name']} | {r['done_s']:.2f} s | {r.get('first_commit_s') or 0:.2f} s | "
             f"{fmt_int(r['rps'])} | {opt_int(r['rps_after_startup'])} | {r['rss_kb'] / 1024:.0f} MiB | "
-            f"{r['cpu_s']:.1f} s | {r['broker_cpu_s']:.1f} s | {other_cpu(r)} | {fmt_int(r['records'])} | "
+            f"{r['cpu_s']:.1f} s | {seconds(r['broker_cpu_s'])} | {other_cpu(r)} | {fmt_int(r['records'])} | "
             f"{fmt_int(r['distinct_sent_keys'])} | {fmt_int(r['duplicate_sent_records'])} | "
             f"{fmt_int(r['tombstones'])} | {fmt_int(r['missing'])} | {'yes' if r['ok'] else '**no**'} |")
     out.append("")

@@ -418,7 +418,12 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     let unknown: Vec<_> = names
         .iter()
         .filter(|name| {
-            let expr = format!(r#"count({{__name__=~"{name}(_bucket|_count|_sum)?", job="{}"}})"#, Prometheus::JOB);
+            // Over the whole run, not this instant: a gauge such as the consumer lag is briefly
+            // empty while partitions move between the trackers.
+            let expr = format!(
+                r#"count(last_over_time({{__name__=~"{name}(_bucket|_count|_sum)?", job="{}"}}[10m]))"#,
+                Prometheus::JOB
+            );
             prometheus.scalar(&format!("{expr} or vector(0)")).unwrap_or(0.0) == 0.0
         })
         .collect();
