@@ -6,6 +6,8 @@
 #   MESSAGES=1000000 PARTITIONS=8 bench/restore.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/run-env.sh
+. scripts/run-env.sh
 
 MESSAGES="${MESSAGES:-1000000}"
 PARTITIONS="${PARTITIONS:-8}"
@@ -17,25 +19,15 @@ mkdir -p "$OUT"
 scripts/kafka.sh start
 cargo build --release --locked --bins
 
-export SMS_TRACKER_APPLICATION_ID="$RUN"
-export SMS_TRACKER_SENT_TOPIC="$RUN.sent-messages"
-export SMS_TRACKER_RESPONSES_TOPIC="$RUN.submit-responses"
-export SMS_TRACKER_STATUS_TOPIC="$RUN.message-status"
-export SMS_TRACKER_DEAD_LETTER_TOPIC="$RUN.dead-letters"
+use_run_names "$RUN"
 export SMS_TRACKER_INSTANCE_ID="bench-0"
 
 metric() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 consumed() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_records_consumed_total/ { s += $2 } END { printf "%d\n", s }'; }
-wait_ready() {
-  until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do
-    kill -0 "$1" 2>/dev/null || { echo "tracker exited"; exit 1; }
-    sleep 0.05
-  done
-}
 
 target/release/sms-tracker --create-topics --partitions "$PARTITIONS" --http-listen "127.0.0.1:$PORT" >"$OUT/fill.log" 2>&1 &
 pid=$!
-wait_ready $pid
+wait_for_ready "$PORT" $pid "$OUT/fill.log"
 echo "Filling state with $MESSAGES open messages (responses go to an unused topic)"
 target/release/sms-loadgen --messages "$MESSAGES" --duplicate-share 0 --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
   --responses-topic "$RUN.unused-responses" --create-topics --partitions "$PARTITIONS" --quiet \
@@ -46,11 +38,12 @@ open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_track
 rss_filled=$(metric process_resident_memory_bytes)
 kill -TERM $pid; wait $pid
 
-changelog_bytes=$(du -sb target/kafka-*/run-9092/data/"$RUN"-state-changelog-* | awk '{ s += $1 } END { print s }')
+# On-disk size, when the broker is this checkout's (scripts/kafka.sh); 0 = unknown.
+changelog_bytes=$({ du -sb target/kafka-*/run-*/data/"$RUN"-state-changelog-* 2>/dev/null || true; } | awk '{ s += $1 } END { print s + 0 }')
 start=$(date +%s.%N)
 target/release/sms-tracker --http-listen "127.0.0.1:$PORT" >"$OUT/restore.log" 2>&1 &
 pid=$!
-wait_ready $pid
+wait_for_ready "$PORT" $pid "$OUT/restore.log"
 ready=$(date +%s.%N)
 restored=$(metric sms_tracker_restored_records_total)
 rss_restored=$(metric process_resident_memory_bytes)

@@ -7,6 +7,8 @@
 #   DURATION=600 RATE=5000 RETENTION=60 TIMEOUT=30 bench/soak.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/run-env.sh
+. scripts/run-env.sh
 
 DURATION="${DURATION:-600}"
 RATE="${RATE:-5000}"             # records/s written by the load generator
@@ -21,17 +23,13 @@ mkdir -p "$OUT"
 scripts/kafka.sh start
 cargo build --release --locked --bins
 
-export SMS_TRACKER_APPLICATION_ID="$RUN"
-export SMS_TRACKER_SENT_TOPIC="$RUN.sent-messages"
-export SMS_TRACKER_RESPONSES_TOPIC="$RUN.submit-responses"
-export SMS_TRACKER_STATUS_TOPIC="$RUN.message-status"
-export SMS_TRACKER_DEAD_LETTER_TOPIC="$RUN.dead-letters"
+use_run_names "$RUN"
 
 target/release/sms-tracker --create-topics --partitions 4 --http-listen "127.0.0.1:$PORT" \
   --retention-seconds "$RETENTION" --submit-timeout-seconds "$TIMEOUT" >"$OUT/tracker.log" 2>&1 &
 tracker=$!
 trap 'kill $tracker $loadgen 2>/dev/null || true' EXIT
-until curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; do sleep 0.2; done
+wait_for_ready "$PORT" "$tracker" "$OUT/tracker.log"
 
 # Enough messages to last the whole run at RATE (about 2.6 records per message).
 messages=$((DURATION * RATE * 10 / 26))

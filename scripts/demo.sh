@@ -6,6 +6,8 @@
 #   MESSAGES=100000 PARTITIONS=8 scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/run-env.sh
+. scripts/run-env.sh
 
 MESSAGES="${MESSAGES:-100000}"
 PARTITIONS="${PARTITIONS:-8}"
@@ -23,23 +25,14 @@ step "Building release binaries"
 cargo build --release --locked --bins
 
 export SMS_TRACKER_BOOTSTRAP_SERVERS="${SMS_TRACKER_BOOTSTRAP_SERVERS:-localhost:9092}"
-export SMS_TRACKER_APPLICATION_ID="$RUN"
-export SMS_TRACKER_SENT_TOPIC="$RUN.sent-messages"
-export SMS_TRACKER_RESPONSES_TOPIC="$RUN.submit-responses"
-export SMS_TRACKER_STATUS_TOPIC="$RUN.message-status"
-export SMS_TRACKER_DEAD_LETTER_TOPIC="$RUN.message-status-dead-letters"
+use_run_names "$RUN"
 
 step "Starting the tracker (topics prefixed $RUN., $PARTITIONS partitions; log $OUT/tracker.log)"
 target/release/sms-tracker --create-topics --partitions "$PARTITIONS" --http-listen "127.0.0.1:$HTTP_PORT" \
   >"$OUT/tracker.log" 2>&1 &
 TRACKER_PID=$!
 trap 'kill -TERM $TRACKER_PID 2>/dev/null || true' EXIT
-deadline=$((SECONDS + 120))
-until curl -fs "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null; do
-  if ! kill -0 "$TRACKER_PID" 2>/dev/null; then echo "tracker exited:"; tail -n 30 "$OUT/tracker.log"; exit 1; fi
-  if [ $SECONDS -ge $deadline ]; then echo "tracker not ready after 120 s"; tail -n 30 "$OUT/tracker.log"; exit 1; fi
-  sleep 0.2
-done
+wait_for_ready "$HTTP_PORT" "$TRACKER_PID" "$OUT/tracker.log"
 curl -fs "http://127.0.0.1:$HTTP_PORT/readyz"
 
 step "Load generator: $MESSAGES whole messages, 2% duplicate responses, 1% invalid records"

@@ -214,12 +214,19 @@ impl Sink {
                 .add_partition_offset(self.shared.topics.input(*source), *partition, Offset::Offset(*next))
                 .map_err(|e| self.abort(e))?;
         }
-        let group = self.consumer.group_metadata().ok_or(SinkError::NoGroupMetadata)?;
         let producer = &self.producer;
-        let sent = self
-            .retrying("send offsets", || producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT));
-        if let Err(error) = sent {
-            return Err(self.abort(error));
+        // A transaction of sweeps alone (expiries, orphans, purges) consumed nothing.
+        if offsets.count() > 0 {
+            let Some(group) = self.consumer.group_metadata() else {
+                let _ = self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::Fail));
+                return Err(SinkError::NoGroupMetadata);
+            };
+            let sent = self.retrying("send offsets", || {
+                producer.send_offsets_to_transaction(&offsets, &group, TRANSACTION_TIMEOUT)
+            });
+            if let Err(error) = sent {
+                return Err(self.abort(error));
+            }
         }
         if self.shared.fault_abort_every.is_some_and(|n| n > 0 && self.ended.is_multiple_of(n)) {
             // At the last moment: outputs delivered and offsets sent, only the commit missing.
