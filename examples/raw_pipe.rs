@@ -15,6 +15,10 @@
 //! blocks. (A single loop that stops consuming while it commits reached only about half the
 //! throughput: a commit of 100 ms worth of records takes tens of ms on a small machine.)
 //!
+//! The producer is a `BaseProducer` polled by the main thread, and like the tracker's sink the pipe
+//! waits for outstanding deliveries itself (1 ms poll slices) before `commit_transaction`: rdkafka's
+//! flush inside it polls in 100 ms slices that run to their end, so every commit took ≥100 ms.
+//!
 //! It is meant for one instance: a rebalance is not handled beyond what Kafka enforces (a commit
 //! after losing partitions fails and the pipe exits non-zero). It stops after `--exit-after`
 //! outputs are committed, or on SIGTERM/SIGINT (committing what it processed first), and prints a
@@ -35,7 +39,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +125,7 @@ fn main() -> Result<()> {
             .create()
             .context("creating the consumer")?,
     );
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    let producer: BaseProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", &args.bootstrap_servers)
         .set("client.id", format!("{}-raw-pipe", args.group_id))
         .set("linger.ms", "5")
@@ -193,13 +197,14 @@ fn main() -> Result<()> {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                         record = returned;
-                        std::thread::sleep(Duration::from_millis(1));
+                        producer.poll(Duration::from_millis(10));
                     }
                     Err((error, _)) => bail!("producing to {}: {error}", args.output_topic),
                 }
             }
         }
         pending_outputs += batch.outputs.len() as u64;
+        producer.poll(Duration::ZERO);
     }
     if !offsets.is_empty() {
         commit(&args, &consumer, &producer, &mut offsets)?;
@@ -259,7 +264,7 @@ fn consume(
 fn commit(
     args: &Args,
     consumer: &BaseConsumer,
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &BaseProducer<DefaultProducerContext>,
     offsets: &mut HashMap<(usize, i32), i64>,
 ) -> Result<()> {
     let mut list = TopicPartitionList::with_capacity(offsets.len());
@@ -269,6 +274,13 @@ fn commit(
     }
     let group = consumer.group_metadata().context("no consumer group metadata")?;
     producer.send_offsets_to_transaction(&list, &group, TRANSACTION_TIMEOUT).context("sending offsets")?;
+    let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+    while producer.in_flight_count() > 0 {
+        if Instant::now() >= deadline {
+            bail!("outputs not acknowledged within {TRANSACTION_TIMEOUT:?}");
+        }
+        producer.poll(Duration::from_millis(1));
+    }
     producer.commit_transaction(TRANSACTION_TIMEOUT).context("committing")?;
     Ok(())
 }

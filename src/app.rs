@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use anyhow::Context as _;
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer};
 
 use crate::actors::TopicNames;
 use crate::actors::partition::PartitionContext;
@@ -48,7 +48,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let handler = RebalanceHandler::new(topic_names.clone(), metrics.clone());
     let consumer: Arc<GroupConsumer> =
         Arc::new(settings::consumer(&config).create_with_context(handler).context("cannot create the consumer")?);
-    let producer: ThreadedProducer<DefaultProducerContext> =
+    let producer: BaseProducer<DefaultProducerContext> =
         settings::producer(&config).create().context("cannot create the producer")?;
     let producer =
         actix_rt::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(60)).map(|()| producer))

@@ -2,7 +2,11 @@
 //! the partition actors into the open transaction, and commits it with the consumed offsets every
 //! commit interval — so outputs, dead letters and offsets become visible together or not at all.
 //!
-//! It runs on its own arbiter (thread) because librdkafka's transaction calls block.
+//! It runs on its own arbiter (thread) because librdkafka's transaction calls block. The producer
+//! is a `BaseProducer` served by this thread alone, and the sink waits for outstanding deliveries
+//! itself before committing: rdkafka's `commit_transaction` flushes first, and that flush polls in
+//! 100 ms slices that always run to their end, so every commit took at least 100 ms (measured;
+//! it capped throughput and set the latency floor).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use actix::prelude::*;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -95,7 +99,7 @@ pub struct SinkContext {
 }
 
 pub struct Sink {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: BaseProducer<DefaultProducerContext>,
     consumer: Arc<GroupConsumer>,
     shared: SinkContext,
     open: Option<OpenTransaction>,
@@ -105,7 +109,7 @@ pub struct Sink {
 
 impl Sink {
     pub fn new(
-        producer: ThreadedProducer<DefaultProducerContext>,
+        producer: BaseProducer<DefaultProducerContext>,
         consumer: Arc<GroupConsumer>,
         shared: SinkContext,
     ) -> Self {
@@ -135,6 +139,8 @@ impl Sink {
         for output in &batch.outputs {
             self.send(output)?;
         }
+        // Serve delivery reports and client events; nothing else polls this producer.
+        self.producer.poll(Duration::ZERO);
         let open = self.open.as_mut().expect("opened above");
         for output in batch.outputs {
             match output.destination {
@@ -191,9 +197,9 @@ impl Sink {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                    // librdkafka's queue is full: wait for deliveries to drain it (backpressure).
+                    // librdkafka's queue is full: serve deliveries until it drains (backpressure).
                     record = returned;
-                    std::thread::sleep(Duration::from_millis(1));
+                    self.producer.poll(Duration::from_millis(10));
                 }
                 Err((error, _)) => return Err(self.abort(error)),
             }
@@ -233,6 +239,9 @@ impl Sink {
             tracing::warn!("Fault injection: aborting this transaction instead of committing it");
             return Err(self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::Fail)));
         }
+        if let Err(error) = self.await_deliveries() {
+            return Err(self.abort(error));
+        }
         if let Err(error) = self.retrying("commit", || producer.commit_transaction(TRANSACTION_TIMEOUT)) {
             return Err(self.abort(error));
         }
@@ -248,6 +257,19 @@ impl Sink {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         for sent_at in open.completions {
             self.shared.metrics.completion_latency_seconds.observe((committed_at - sent_at).max(0) as f64 / 1000.0);
+        }
+        Ok(())
+    }
+
+    /// Waits until every produced record is acknowledged, serving delivery reports in 1 ms slices,
+    /// so that the flush inside `commit_transaction` finds nothing left to wait for.
+    fn await_deliveries(&self) -> KafkaResult<()> {
+        let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Flush(RDKafkaErrorCode::MessageTimedOut));
+            }
+            self.producer.poll(Duration::from_millis(1));
         }
         Ok(())
     }
@@ -304,6 +326,7 @@ impl Actor for Sink {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.run_interval(self.shared.commit_interval, |sink, _ctx| {
+            sink.producer.poll(Duration::ZERO);
             if let Err(error) = sink.commit() {
                 sink.on_error(error);
             }
