@@ -8,6 +8,9 @@ KSTREAMS_JAVA_OPTS="${KSTREAMS_JAVA_OPTS:-}"
 # Extra arguments, e.g. TRACKER_ARGS="--kafka-property retry.backoff.ms=10" or
 # KSTREAMS_ARGS="--property cache.max.bytes.buffering=0" (word-split; no spaces inside values).
 TRACKER_ARGS="${TRACKER_ARGS:-}"
+# A command the tracker runs under, for profiling: TRACKER_WRAPPER="perf record -F 999 -o target/perf.data --"
+# (the measured PID, RSS and CPU are then the wrapper's).
+TRACKER_WRAPPER="${TRACKER_WRAPPER:-}"
 KSTREAMS_ARGS="${KSTREAMS_ARGS:-}"
 RAW_PIPE_ARGS="${RAW_PIPE_ARGS:-}"
 CLK_TCK=$(getconf CLK_TCK)
@@ -52,7 +55,7 @@ start_system() {
       ;;
     tracker)
       # shellcheck disable=SC2086
-      "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
+      $TRACKER_WRAPPER "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
         --sent-topic "$sent" --responses-topic "$responses" --status-topic "$output" \
         --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" $TRACKER_ARGS >"$log" 2>&1 &
       ;;

@@ -43,6 +43,10 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Produc
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+/// The tracker's allocator, so that the comparison measures the same thing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Parser)]

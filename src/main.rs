@@ -6,6 +6,11 @@ use clap::Parser;
 use sms_tracker::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's allocator: allocation and free were a quarter of the tracker's CPU
+/// profile (many small, short-lived buffers crossing threads); see docs/BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn"));
