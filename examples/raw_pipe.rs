@@ -7,7 +7,7 @@
 //! `submit-responses` are consumed (and their offsets committed) but not parsed. Like the tracker
 //! it has one transactional producer and commits every `--commit-interval-ms` (100) a transaction
 //! holding the outputs and the consumed offsets (`send_offsets_to_transaction` with the consumer
-//! group metadata, KIP-447), with the tracker's producer defaults (linger.ms 5, lz4,
+//! group metadata, KIP-447), with the tracker's producer defaults (linger.ms 5, lz4, retry.backoff.ms 10,
 //! transaction.timeout.ms 10000, idempotence, acks=all).
 //!
 //! Like the tracker it is pipelined: a consumer thread polls and builds outputs in batches of 500
@@ -134,6 +134,7 @@ fn main() -> Result<()> {
         .set("client.id", format!("{}-raw-pipe", args.group_id))
         .set("linger.ms", "5")
         .set("compression.type", "lz4")
+        .set("retry.backoff.ms", "10")
         .set("transaction.timeout.ms", "10000")
         .set("transactional.id", &transactional_id)
         .set("enable.idempotence", "true")
