@@ -112,6 +112,7 @@ struct Totals {
 }
 
 fn main() -> Result<()> {
+    sms_tracker::allocator::return_freed_memory_promptly();
     let args = Args::parse();
     let transactional_id = args.transactional_id.clone().unwrap_or_else(|| format!("{}-0", args.group_id));
     let consumer: Arc<BaseConsumer> = Arc::new(

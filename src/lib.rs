@@ -17,6 +17,7 @@
 //! the consumed offsets every commit interval).
 
 pub mod actors;
+pub mod allocator;
 pub mod app;
 pub mod config;
 pub mod domain;

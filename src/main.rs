@@ -7,11 +7,13 @@ use sms_tracker::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of glibc's allocator: allocation and free were a quarter of the tracker's CPU
-/// profile (many small, short-lived buffers crossing threads); see docs/BENCHMARKS.md.
+/// profile (many small, short-lived buffers crossing threads); see docs/BENCHMARKS.md and
+/// [`sms_tracker::allocator`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    sms_tracker::allocator::return_freed_memory_promptly();
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn"));
     match config.log_format {
