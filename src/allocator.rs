@@ -16,9 +16,9 @@ pub fn return_freed_memory_promptly() {
 }
 
 /// The current purge delay in milliseconds (for the test below and for diagnostics).
-pub fn purge_delay_ms() -> i64 {
+pub fn purge_delay_ms() -> std::ffi::c_long {
     // SAFETY: reading an option has no preconditions.
-    i64::from(unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) })
+    unsafe { mi_option_get(MI_OPTION_PURGE_DELAY) }
 }
 
 #[cfg(test)]
