@@ -17,7 +17,7 @@ use actix::prelude::*;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -281,6 +281,13 @@ impl Sink {
             return SinkError::Fatal(e);
         }
         self.shared.metrics.transactions_aborted.inc();
+        // abort_transaction waits until no delivery is outstanding, and only this thread serves
+        // delivery reports: drop what is still queued and serve the rest first, or the abort
+        // would wait for itself (seen when the broker went away mid-transaction).
+        self.producer.purge(PurgeConfig::default().queue());
+        if let Err(error) = self.await_deliveries() {
+            tracing::warn!(%error, "Outstanding deliveries before the abort did not finish");
+        }
         let producer = &self.producer;
         if let Err(abort_error) = self.retrying("abort", || producer.abort_transaction(TRANSACTION_TIMEOUT)) {
             return SinkError::Fatal(abort_error);
