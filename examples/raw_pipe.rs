@@ -280,13 +280,7 @@ fn commit(
     }
     let group = consumer.group_metadata().context("no consumer group metadata")?;
     producer.send_offsets_to_transaction(&list, &group, TRANSACTION_TIMEOUT).context("sending offsets")?;
-    let deadline = Instant::now() + TRANSACTION_TIMEOUT;
-    while producer.in_flight_count() > 0 {
-        if Instant::now() >= deadline {
-            bail!("outputs not acknowledged within {TRANSACTION_TIMEOUT:?}");
-        }
-        producer.poll(Duration::from_millis(1));
-    }
+    sms_tracker::kafka::delivery::await_deliveries(producer, TRANSACTION_TIMEOUT).context("awaiting deliveries")?;
     producer.commit_transaction(TRANSACTION_TIMEOUT).context("committing")?;
     Ok(())
 }

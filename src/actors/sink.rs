@@ -261,17 +261,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Waits until every produced record is acknowledged, serving delivery reports in 1 ms slices,
-    /// so that the flush inside `commit_transaction` finds nothing left to wait for.
     fn await_deliveries(&self) -> KafkaResult<()> {
-        let deadline = Instant::now() + TRANSACTION_TIMEOUT;
-        while self.producer.in_flight_count() > 0 {
-            if Instant::now() >= deadline {
-                return Err(KafkaError::Flush(RDKafkaErrorCode::MessageTimedOut));
-            }
-            self.producer.poll(Duration::from_millis(1));
-        }
-        Ok(())
+        crate::kafka::delivery::await_deliveries(&self.producer, TRANSACTION_TIMEOUT)
     }
 
     /// Aborts the open transaction after `error`, unless the producer is fatally failed.

@@ -34,10 +34,13 @@ pub fn render_status(change: &StatusChange, updated_at: SystemTime) -> Vec<u8> {
     };
     // The message was validated as a JSON object on the way in, so this cannot fail; should it
     // ever, publishing the status with only the id beats losing it.
-    let id_only = serde_json::to_string(&*change.id).expect("a string serialises");
+    let id_only;
     let fields = match serde_json::from_slice::<TopLevelFields<'_>>(&change.message) {
         Ok(TopLevelFields(fields)) => fields,
-        Err(_) => vec![(Cow::Borrowed("id"), id_only.as_str())],
+        Err(_) => {
+            id_only = serde_json::to_string(&*change.id).expect("a string serialises");
+            vec![(Cow::Borrowed("id"), id_only.as_str())]
+        }
     };
     let mut out = Vec::with_capacity(change.message.len() + 160);
     out.push(b'{');

@@ -2,6 +2,7 @@
 //! that cross between Kafka and the actors.
 
 pub mod consumer;
+pub mod delivery;
 pub mod records;
 pub mod restore;
 pub mod settings;
