@@ -48,8 +48,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let handler = RebalanceHandler::new(topic_names.clone(), metrics.clone());
     let consumer: Arc<GroupConsumer> =
         Arc::new(settings::consumer(&config).create_with_context(handler).context("cannot create the consumer")?);
+    let producer_config = settings::producer(&config);
     let producer: BaseProducer<DefaultProducerContext> =
-        settings::producer(&config).create().context("cannot create the producer")?;
+        producer_config.create().context("cannot create the producer")?;
     let producer =
         actix_rt::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(60)).map(|()| producer))
             .await?
@@ -62,6 +63,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         let consumer = consumer.clone();
         let shared = SinkContext {
             topics: topic_names.clone(),
+            producer_config,
             changelog_topic: config.changelog_topic(),
             metrics: metrics.clone(),
             health: health.clone(),

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub transactions_committed: IntCounter,
     pub transactions_aborted: IntCounter,
     pub transaction_commit_seconds: Histogram,
+    pub producer_replacements: IntCounter,
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounter,
     pub records_restored: IntCounter,
@@ -68,6 +69,12 @@ impl Metrics {
         let transaction_commit_seconds = Histogram::with_opts(
             HistogramOpts::new("sms_tracker_transaction_commit_duration_seconds", "Time to commit one transaction.")
                 .buckets(vec![0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        )
+        .expect("valid metric");
+        let producer_replacements = IntCounter::new(
+            "sms_tracker_producer_replacements_total",
+            "Transactional producers replaced after a fatal error (e.g. fenced after a broker outage \
+             longer than the transaction timeout).",
         )
         .expect("valid metric");
         let assigned_partitions =
@@ -119,6 +126,7 @@ impl Metrics {
             Box::new(ignored.clone()),
             Box::new(transactions.clone()),
             Box::new(transaction_commit_seconds.clone()),
+            Box::new(producer_replacements.clone()),
             Box::new(assigned_partitions.clone()),
             Box::new(rebalances.clone()),
             Box::new(records_restored.clone()),
@@ -144,6 +152,7 @@ impl Metrics {
             records_consumed,
             state_entries,
             transaction_commit_seconds,
+            producer_replacements,
             assigned_partitions,
             rebalances,
             records_restored,

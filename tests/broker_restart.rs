@@ -1,4 +1,5 @@
-//! The broker is stopped and started again mid-stream: nothing lost, nothing published twice.
+//! The broker is stopped and started again mid-stream, an outage longer than the tracker's
+//! transaction timeout: nothing lost, nothing published twice, and the tracker rides it out.
 //!
 //! This test runs its own broker on another port (the shared one serves the other tests, which
 //! must not see an outage), so it lives alone in this test binary.
@@ -12,6 +13,8 @@ use support::{LoadGen, Scenario, Tracker, assert_exactly_once, wait_for};
 
 const PORT: &str = "19092";
 const CONTROLLER_PORT: &str = "19093";
+/// Shorter than any broker restart (a JVM start alone takes longer).
+const TXN_TIMEOUT_MS: u32 = 2000;
 
 fn broker(action: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
@@ -46,7 +49,13 @@ fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     // Dynamic membership: the tracker rides out the outage by itself. (A static member can be
     // fenced by its own rejoin after a coordinator restart; that is fatal for librdkafka's
     // consumer and the tracker exits for a restart, tested in consumer::tests.)
-    let tracker = Tracker::start_instance(&s, "pod-0", &[]);
+    // A transaction timeout shorter than the outage: the coordinator aborts the open transaction
+    // when the broker is back and fences the producer's epoch, which the tracker must survive.
+    let tracker = Tracker::start_instance(
+        &s,
+        "pod-0",
+        &["--kafka-property", &format!("transaction.timeout.ms={TXN_TIMEOUT_MS}")],
+    );
     wait_for("statuses before the outage", Duration::from_secs(120), || {
         (tracker.metric(r#"sms_tracker_statuses_published_total{status="SENT"}"#)? >= 3000.0).then_some(())
     });

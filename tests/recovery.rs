@@ -1,7 +1,12 @@
-//! Crash safety: state survives SIGKILL through the changelog, and graceful shutdown commits.
+//! Crash safety: state survives SIGKILL through the changelog, graceful shutdown commits, aborted
+//! transactions rewind, and a fenced producer is replaced.
 
 mod support;
 
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer};
 use support::{Input, Scenario, Tracker, json, key, read_to_end};
 
 fn message(id: &str) -> String {
@@ -87,4 +92,34 @@ fn aborted_transactions_rewind_and_lose_nothing() {
     let aborted = tracker.metric(r#"sms_tracker_transactions_total{result="aborted"}"#).unwrap();
     assert!(aborted >= 2.0, "aborts were injected ({aborted})");
     assert!(tracker.logs().contains("Rewound to committed offsets"));
+}
+
+/// Another producer takes the tracker's transactional id mid-stream (as the coordinator does to a
+/// producer whose transaction outlived `transaction.timeout.ms`, e.g. across a broker outage): the
+/// tracker's producer is fenced, a fatal error for it. The tracker replaces the producer, rewinds,
+/// and goes on without exiting; nothing is lost or published twice.
+#[test]
+fn a_fenced_producer_is_replaced_and_nothing_is_lost() {
+    let s = Scenario::new("fenced");
+    s.create_inputs(4, 4);
+    let tracker = Tracker::start_instance(&s, "pod-0", &[]);
+    let mut loadgen = support::LoadGen::spawn(&s, 20_000, 10_000, &["--invalid-share", "0.005"]);
+    let prefix = loadgen.id_prefix.clone();
+    support::wait_for("statuses before the fencing", support::DEADLINE, || {
+        (tracker.metric(r#"sms_tracker_statuses_published_total{status="SENT"}"#)? >= 2000.0).then_some(())
+    });
+    assert!(!loadgen.finished(), "the fencing must happen mid-stream");
+
+    let intruder: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", support::bootstrap())
+        .set("transactional.id", format!("{}-pod-0", s.app_id))
+        .create()
+        .expect("producer");
+    intruder.init_transactions(Duration::from_secs(30)).expect("init_transactions fences the tracker's producer");
+
+    let summary = loadgen.wait();
+    support::assert_exactly_once(&s, &summary, &prefix);
+    let replaced = tracker.metric("sms_tracker_producer_replacements_total").unwrap();
+    assert!(replaced >= 1.0, "the producer was replaced ({replaced})");
+    assert!(tracker.http_get("/healthz").is_some(), "the tracker is still running");
 }

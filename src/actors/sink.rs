@@ -8,7 +8,7 @@
 //! 100 ms slices that always run to their end, so every commit took at least 100 ms (measured;
 //! it capped throughput and set the latency floor).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,11 +19,12 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::TopicNames;
 use crate::domain::{RecordErrorKind, Status};
 use crate::health::Health;
+use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::consumer::GroupConsumer;
 use crate::kafka::records::{Destination, OutputRecord, Source};
 use crate::telemetry::Metrics;
@@ -31,9 +32,12 @@ use crate::telemetry::Metrics;
 /// How long one transactional call may block before it counts as failed.
 const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long retriable transaction errors are retried before the tracker gives up and exits, so
-/// that the orchestrator restarts it (and reports the crash loop).
-const BROKER_OUTAGE_LIMIT: Duration = Duration::from_secs(300);
+/// A producer failing fatally this often is not the victim of an outage: most likely another
+/// live instance uses the same transactional id. The tracker exits then rather than fence that
+/// instance back and forth. (One fencing can take more than one replacement: a producer that
+/// fences ours while our transaction is open bumps the epoch twice, once to abort it.)
+const MAX_REPLACEMENTS: usize = 3;
+const REPLACEMENT_WINDOW: Duration = Duration::from_secs(300);
 
 /// Outputs of one processed batch of a partition, and the input offsets they account for.
 #[derive(Message)]
@@ -59,8 +63,9 @@ pub struct Commit;
 #[rtype(result = "()")]
 pub struct Resume;
 
-/// Why the sink could not commit. `Aborted` is repaired in place by rewinding the pipeline; the
-/// others end the process (the broker aborts what was open; a restart resumes from the commit).
+/// Why the sink could not commit. `Aborted` is repaired in place by rewinding the pipeline, and
+/// so is `Fatal` once the producer has been replaced; the others end the process (the broker
+/// aborts what was open; a restart resumes from the commit).
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("transaction failed and was aborted: {0}")]
@@ -87,6 +92,8 @@ struct OpenTransaction {
 /// What the sink shares with the rest of the pipeline.
 pub struct SinkContext {
     pub topics: Arc<TopicNames>,
+    /// Settings of the transactional producer, to replace it after a fatal error.
+    pub producer_config: ClientConfig,
     pub changelog_topic: String,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
@@ -105,6 +112,8 @@ pub struct Sink {
     open: Option<OpenTransaction>,
     /// Transactions ended so far (for fault injection).
     ended: u64,
+    /// When the producer was replaced, within the last [`REPLACEMENT_WINDOW`].
+    replacements: VecDeque<Instant>,
 }
 
 impl Sink {
@@ -113,22 +122,62 @@ impl Sink {
         consumer: Arc<GroupConsumer>,
         shared: SinkContext,
     ) -> Self {
-        Self { producer, consumer, shared, open: None, ended: 0 }
+        Self { producer, consumer, shared, open: None, ended: 0, replacements: VecDeque::new() }
     }
 
     fn rewinding(&self) -> bool {
         self.shared.rewind.load(Ordering::Acquire)
     }
 
-    /// Handles a failed transaction: rewind on abort, exit when fatal.
+    /// Handles a failed transaction: rewind on abort, and after a fatal error once the producer
+    /// is replaced; anything else ends the process.
     fn on_error(&mut self, error: SinkError) {
-        match error {
+        match self.recover(error) {
             SinkError::Aborted(cause) => {
                 tracing::warn!(error = %cause, "Transaction aborted; rewinding to the last committed offsets");
                 self.shared.rewind.store(true, Ordering::Release);
             }
             other => crate::app::fail(&other.to_string()),
         }
+    }
+
+    /// Turns a fatal producer error into an abort by replacing the producer, if it can.
+    fn recover(&mut self, error: SinkError) -> SinkError {
+        let SinkError::Fatal(cause) = error else { return error };
+        match self.replace_producer(&cause) {
+            Ok(()) => SinkError::Aborted(cause),
+            Err(reason) => {
+                tracing::error!(%reason, "Cannot replace the failed producer");
+                SinkError::Fatal(cause)
+            }
+        }
+    }
+
+    /// Replaces a fatally failed producer with a new one under the same transactional id, as a
+    /// restart of the process would, but keeping the partitions: `init_transactions` bumps the
+    /// epoch, which aborts whatever the old producer left open, and the pipeline then rewinds to
+    /// the committed offsets. The usual cause is a broker outage longer than
+    /// `transaction.timeout.ms`: the coordinator aborts the open transaction itself when it comes
+    /// back and fences the producer's epoch.
+    fn replace_producer(&mut self, cause: &KafkaError) -> Result<(), String> {
+        self.replacements.retain(|at| at.elapsed() < REPLACEMENT_WINDOW);
+        if self.replacements.len() >= MAX_REPLACEMENTS {
+            return Err(format!(
+                "the producer was already replaced {MAX_REPLACEMENTS} times in {REPLACEMENT_WINDOW:?}"
+            ));
+        }
+        tracing::warn!(error = %cause, "Producer failed fatally; replacing it (same transactional id)");
+        self.open = None;
+        let producer: BaseProducer<DefaultProducerContext> =
+            self.shared.producer_config.create().map_err(|e| format!("cannot create a producer: {e}"))?;
+        self.retrying("init transactions", || producer.init_transactions(TRANSACTION_TIMEOUT))
+            .map_err(|e| format!("cannot initialise transactions: {e}"))?;
+        // Dropping the old producer purges what it still held; none of it was committed.
+        self.producer = producer;
+        self.replacements.push_back(Instant::now());
+        self.shared.metrics.producer_replacements.inc();
+        tracing::info!("Producer replaced; rewinding to the last committed offsets");
+        Ok(())
     }
 
     fn produce(&mut self, batch: SinkBatch) -> Result<(), SinkError> {
@@ -291,23 +340,22 @@ impl Sink {
     /// [`BROKER_OUTAGE_LIMIT`]; `/readyz` reports the outage meanwhile. The transaction stays
     /// open, so nothing is lost or doubled by waiting.
     fn retrying(&self, call: &str, mut attempt: impl FnMut() -> KafkaResult<()>) -> KafkaResult<()> {
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(BROKER_OUTAGE_LIMIT);
         loop {
-            match attempt() {
-                Err(KafkaError::Transaction(error))
-                    if error.is_retriable() && started.elapsed() < BROKER_OUTAGE_LIMIT =>
-                {
-                    tracing::warn!(call, %error, retry_in = ?backoff, "Transactional call failed; retrying");
-                    self.shared.health.set_broker_unavailable(true);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                result => {
-                    self.shared.health.set_broker_unavailable(false);
-                    return result;
-                }
+            let result = attempt();
+            let retry_in = match &result {
+                Err(KafkaError::Transaction(error)) if error.is_retriable() => backoff.next_delay(),
+                _ => None,
+            };
+            let Some(delay) = retry_in else {
+                self.shared.health.set_broker_unavailable(false);
+                return result;
+            };
+            if let Err(error) = &result {
+                tracing::warn!(call, %error, retry_in = ?delay, "Transactional call failed; retrying");
             }
+            self.shared.health.set_broker_unavailable(true);
+            std::thread::sleep(delay);
         }
     }
 }
@@ -348,13 +396,13 @@ impl Handler<SinkBatch> for Sink {
 impl Handler<Commit> for Sink {
     type Result = Result<(), SinkError>;
 
-    /// An abort here is reported to the caller (a revoke or shutdown), which cannot rewind
-    /// partitions it is giving up: the process exits and the next owner resumes from the commit.
+    /// An abort here is reported to the caller (a revoke or shutdown), which gives the
+    /// partitions up: whoever owns them next resumes from the last commit.
     fn handle(&mut self, _: Commit, _ctx: &mut Self::Context) -> Self::Result {
         if self.rewinding() {
             return Ok(());
         }
-        self.commit()
+        self.commit().map_err(|error| self.recover(error))
     }
 }
 

@@ -16,6 +16,7 @@ use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 use crate::actors::TopicNames;
 use crate::actors::router::{Assign, Dispatch, RevokeAll, Router};
 use crate::actors::sink::{Resume, Sink, SinkError};
+use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::records::{InputRecord, Source};
 use crate::telemetry::Metrics;
 
@@ -215,14 +216,40 @@ fn poll_batch(consumer: &GroupConsumer, topics: &TopicNames, max_batch: usize) -
 
 /// After an aborted transaction: drop every partition's state (it includes aborted changes),
 /// move the input positions back to the committed offsets and restore state from the changelog.
+/// The abort usually comes from a broker outage, which may not be over: fetching the committed
+/// offsets and seeking are retried with backoff, and only a broker gone for
+/// [`BROKER_OUTAGE_LIMIT`] ends the process.
 fn rewind_to_committed(consumer: &GroupConsumer, router: &Addr<Router>, topics: &TopicNames) -> Result<(), KafkaError> {
     if block_on(router.send(RevokeAll { commit: false })).is_err() {
         crate::app::fail("router stopped while rewinding");
     }
-    let assignment = consumer.assignment()?;
-    if assignment.count() == 0 {
+    let mut backoff = Backoff::new(BROKER_OUTAGE_LIMIT);
+    let partitions = loop {
+        let error = match seek_to_committed(consumer) {
+            Ok(partitions) => break partitions,
+            Err(error) => error,
+        };
+        let Some(delay) = backoff.next_delay() else { return Err(error) };
+        tracing::warn!(%error, retry_in = ?delay, "Rewind to the committed offsets failed; retrying");
+        std::thread::sleep(delay);
+    };
+    if partitions.count() == 0 {
         // Mid-rebalance: the next assignment starts from the committed offsets anyway.
         return Ok(());
+    }
+    let partitions = co_partitioned(&partitions, topics).unwrap_or_else(|reason| crate::app::fail(&reason));
+    tracing::info!(?partitions, "Rewound to committed offsets; restoring state");
+    if block_on(router.send(Assign(partitions))).is_err() {
+        crate::app::fail("router stopped while rewinding");
+    }
+    Ok(())
+}
+
+/// Seeks every assigned input partition to its committed offset; returns the assignment.
+fn seek_to_committed(consumer: &GroupConsumer) -> Result<TopicPartitionList, KafkaError> {
+    let assignment = consumer.assignment()?;
+    if assignment.count() == 0 {
+        return Ok(assignment);
     }
     let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(30))?;
     let mut positions = TopicPartitionList::new();
@@ -234,16 +261,18 @@ fn rewind_to_committed(consumer: &GroupConsumer, router: &Addr<Router>, topics: 
         };
         positions.add_partition_offset(element.topic(), element.partition(), offset)?;
     }
+    if positions.count() != assignment.count() {
+        return Err(KafkaError::Seek(format!(
+            "committed offsets for {} of {} assigned partitions",
+            positions.count(),
+            assignment.count()
+        )));
+    }
     let positions = consumer.seek_partitions(positions, Duration::from_secs(30))?;
     if let Some(failed) = positions.elements().iter().find(|e| e.error().is_err()) {
-        crate::app::fail(&format!("cannot rewind {} [{}]: {:?}", failed.topic(), failed.partition(), failed.error()));
+        return Err(KafkaError::Seek(format!("{} [{}]: {:?}", failed.topic(), failed.partition(), failed.error())));
     }
-    let partitions = co_partitioned(&assignment, topics).unwrap_or_else(|reason| crate::app::fail(&reason));
-    tracing::info!(?partitions, "Rewound to committed offsets; restoring state");
-    if block_on(router.send(Assign(partitions))).is_err() {
-        crate::app::fail("router stopped while rewinding");
-    }
-    Ok(())
+    Ok(assignment)
 }
 
 /// A fatal consumer error (e.g. a static member fenced by another with its `group.instance.id`)

@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use super::backoff::Backoff;
 use super::consumer::GroupConsumer;
 use crate::domain::snapshot;
 use crate::domain::{PartitionState, Policy};
@@ -45,18 +46,15 @@ impl Restorer {
     /// just-created changelog may not have a leader yet; the broker may be briefly away). Errors
     /// mean the broker could not be reached for several minutes.
     pub fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
-        let started = Instant::now();
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(UNDECIDED_TRANSACTION_WAIT);
         loop {
-            match self.restore_once(partition, policy.clone()) {
+            let error = match self.restore_once(partition, policy.clone()) {
                 Ok(restored) => return Ok(restored),
-                Err(error) if started.elapsed() < UNDECIDED_TRANSACTION_WAIT => {
-                    tracing::warn!(partition, %error, retry_in = ?backoff, "Restore failed; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(error) => return Err(error),
-            }
+                Err(error) => error,
+            };
+            let Some(delay) = backoff.next_delay() else { return Err(error) };
+            tracing::warn!(partition, %error, retry_in = ?delay, "Restore failed; retrying");
+            std::thread::sleep(delay);
         }
     }
 

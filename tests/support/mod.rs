@@ -356,9 +356,24 @@ fn unsafe_signal(pid: u32, signal: &str) {
 
 impl Drop for Tracker {
     fn drop(&mut self) {
+        let exited = self.child.try_wait().ok().flatten();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // CI keeps only the end of a failing run's output: put the tracker's story there.
+            let state = exited.map_or_else(|| "still running".to_owned(), |status| format!("had exited: {status}"));
+            eprintln!("--- tracker {state}; last lines of its log {} ---", self.log.display());
+            eprintln!("{}", log_tail(&self.logs(), 40));
+        }
     }
+}
+
+/// The last `lines` lines of a tracker log that tell what happened, without librdkafka's
+/// connection chatter (one line per refused connection during an outage).
+fn log_tail(log: &str, lines: usize) -> String {
+    let noise = ["Connect to ipv4", "Global error", "librdkafka retries on its own", "Dead-lettering"];
+    let story: Vec<&str> = log.lines().filter(|line| !noise.iter().any(|n| line.contains(n))).collect();
+    story[story.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The load generator binary, run as the gateway would: a separate process writing both inputs.
