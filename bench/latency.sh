@@ -4,7 +4,7 @@
 #   bench/latency.sh                          # RATE = half the tracker's rate from the last compare.sh
 #   RATE=20000 DURATION=60 PARTITIONS=8 SYSTEMS="tracker kstreams" bench/latency.sh
 #
-# For each entry of SYSTEMS ("system" or "system:rate"): create <run>-<system>.sent-messages /
+# For each entry of SYSTEMS ("system" or "system:rate"; systems: raw-pipe, tracker, kstreams): create <run>-<system>.sent-messages /
 # .submit-responses / .output with PARTITIONS partitions, start the system (fresh group), wait
 # until it is ready (tracker /readyz, Kafka Streams RUNNING), start `bench_probe latency` on the
 # output topic, and run `sms-loadgen --rate R` for about DURATION seconds (R × DURATION / 2.37
@@ -13,6 +13,8 @@
 # subtracts the CreateTime of the last input record the message needed (its whole message and the
 # first response of each part). It stops when every message has its SENT, or 15 s after the last
 # output. Then peak RSS and CPU are read from /proc and the system is stopped (SIGTERM).
+# Percentiles are reported for the whole run and for its steady state: without the messages
+# completed in the first WARMUP seconds (fresh topics: the first writes are slow for every system).
 #
 # RATE defaults to half the median tracker input records/s of target/bench/last-compare.jsonl
 # (written by bench/compare.sh), else 20000. Kafka Streams runs at RATE only if its own measured
@@ -20,12 +22,13 @@
 # file present both systems also run at half of Kafka Streams' measured rate, side by side. The table replaces the part of
 # docs/BENCHMARKS.md between <!-- latency:start --> and <!-- latency:end --> (WRITE_DOCS=0: not).
 #
-# Environment: RATE, DURATION (60), PARTITIONS (8), SYSTEMS, SEED (7), BENCH_PROFILE (release),
+# Environment: RATE, DURATION (60), WARMUP (5), PARTITIONS (8), SYSTEMS, SEED (7), BENCH_PROFILE (release),
 # KSTREAMS_THREADS (1), KSTREAMS_JAVA_OPTS, BENCH_HTTP_PORT (18093).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-60}"
+WARMUP="${WARMUP:-5}"
 PARTITIONS="${PARTITIONS:-8}"
 SEED="${SEED:-7}"
 PROFILE="${BENCH_PROFILE:-release}"
@@ -61,7 +64,9 @@ else
   RATE_SOURCE="default: no bench/compare.sh result found"
 fi
 if [ -z "${SYSTEMS:-}" ]; then
-  SYSTEMS="tracker:$RATE"
+  # The raw pipe (no state, one output per whole message) is the latency floor of consuming and
+  # producing with the same transactional settings, at the same rate.
+  SYSTEMS="raw-pipe:$RATE tracker:$RATE"
   if [ -z "$kstreams_half" ] || [ $((kstreams_half * 2)) -ge "$RATE" ]; then
     SYSTEMS="$SYSTEMS kstreams:$RATE"
   fi
@@ -95,7 +100,7 @@ for entry in $SYSTEMS; do
   sleep 1
   log "$system ready (pid $SYSTEM_PID); $messages messages at $rate records/s"
   $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$messages" \
-    --idle-seconds 15 --timeout-seconds $((DURATION * 6 + 120)) >"$prefix.latency.json" 2>"$prefix.probe.log" &
+    --idle-seconds 15 --timeout-seconds $((DURATION * 6 + 120)) --warmup-seconds "$WARMUP" >"$prefix.latency.json" 2>"$prefix.probe.log" &
   probe=$!
   "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$rate" --duplicate-share 0.03 \
     --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$sent" --responses-topic "$responses" --quiet \

@@ -16,6 +16,8 @@
 //!   sent-messages record and the first response of each part; duplicates are not needed) and
 //!   reports percentiles of arrival − that time. A SENT that arrives before that time was emitted
 //!   without a record it needed: it is counted as premature and left out of the percentiles.
+//!   Percentiles are given for the whole run and, under `steady`, without the messages completed
+//!   in the first `--warmup-seconds` (fresh topics make the first writes slow), plus `by_second`.
 //!
 //! `cargo run --release --example bench_probe -- count --topic message-status`
 
@@ -86,6 +88,8 @@ enum Command {
         idle_seconds: u64,
         #[arg(long, default_value_t = 600)]
         timeout_seconds: u64,
+        #[arg(long, default_value_t = 0)]
+        warmup_seconds: u64,
     },
 }
 
@@ -103,17 +107,22 @@ fn main() -> Result<()> {
             *pid,
         )?,
         Command::Count { topic } => count(&args.bootstrap_servers, topic)?,
-        Command::Latency { output_topic, sent_topic, responses_topic, expect, idle_seconds, timeout_seconds } => {
-            latency(
-                &args.bootstrap_servers,
-                output_topic,
-                sent_topic,
-                responses_topic,
-                *expect,
-                Duration::from_secs(*idle_seconds),
-                Duration::from_secs(*timeout_seconds),
-            )?
-        }
+        Command::Latency {
+            output_topic,
+            sent_topic,
+            responses_topic,
+            expect,
+            idle_seconds,
+            timeout_seconds,
+            warmup_seconds,
+        } => latency(
+            &args.bootstrap_servers,
+            LatencyTopics { output: output_topic, sent: sent_topic, responses: responses_topic },
+            *expect,
+            Duration::from_secs(*idle_seconds),
+            Duration::from_secs(*timeout_seconds),
+            *warmup_seconds as i64,
+        )?,
     };
     println!("{result}");
     Ok(())
@@ -316,15 +325,22 @@ struct PartNumberOnly {
     part_number: Option<u32>,
 }
 
+/// The topics of one latency measurement.
+struct LatencyTopics<'a> {
+    output: &'a str,
+    sent: &'a str,
+    responses: &'a str,
+}
+
 fn latency(
     bootstrap: &str,
-    output_topic: &str,
-    sent_topic: &str,
-    responses_topic: &str,
+    topics: LatencyTopics<'_>,
     expect: usize,
     idle: Duration,
     timeout: Duration,
+    warmup_seconds: i64,
 ) -> Result<serde_json::Value> {
+    let LatencyTopics { output: output_topic, sent: sent_topic, responses: responses_topic } = topics;
     // Live: the wall clock at which each key's first SENT becomes visible to read_committed.
     let consumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -379,18 +395,17 @@ fn latency(
             *entry = (*entry).max(ts);
         }
     })?;
-    let all: Vec<i64> = arrived.iter().filter_map(|(key, at)| needed.get(key).map(|ts| *at as i64 - ts)).collect();
+    let timed: Vec<(i64, i64)> =
+        arrived.iter().filter_map(|(key, at)| needed.get(key).map(|ts| (*ts, *at as i64 - ts))).collect();
+    let by_second = latency_by_second(&timed);
     // A SENT visible before the last record the message needed was even produced was emitted
     // without it (e.g. a duplicate response counted as a missing part): wrong, not fast.
-    let premature = all.iter().filter(|l| **l < 0).count();
-    let mut latencies: Vec<i64> = all.into_iter().filter(|l| *l >= 0).collect();
-    latencies.sort_unstable();
-    let pct = |q: f64| -> Option<i64> {
-        (!latencies.is_empty())
-            .then(|| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1])
-    };
-    let mean = latencies.iter().sum::<i64>() as f64 / latencies.len().max(1) as f64;
-    Ok(json!({
+    let premature = timed.iter().filter(|(_, latency)| *latency < 0).count();
+    let first_input = timed.iter().map(|(ts, _)| *ts).min().unwrap_or(0);
+    let steady_from = first_input + warmup_seconds * 1000;
+    let whole = percentiles(timed.iter().map(|(_, latency)| *latency));
+    let steady = percentiles(timed.iter().filter(|(ts, _)| *ts >= steady_from).map(|(_, latency)| *latency));
+    let mut report = json!({
         "output_topic": output_topic,
         "expected": expect,
         "messages_in_input": needed.len(),
@@ -399,7 +414,46 @@ fn latency(
         "premature_sent": premature,
         "output_records": output_records,
         "sent_records": sent_records,
+        "warmup_seconds": warmup_seconds,
+        "steady": steady,
+        "by_second": by_second,
+    });
+    if let (Some(report), Some(whole)) = (report.as_object_mut(), whole.as_object()) {
+        report.extend(whole.clone());
+    }
+    Ok(report)
+}
+
+/// Percentiles of the non-negative latencies (ms), and how many there were.
+fn percentiles(latencies: impl Iterator<Item = i64>) -> serde_json::Value {
+    let mut latencies: Vec<i64> = latencies.filter(|l| *l >= 0).collect();
+    latencies.sort_unstable();
+    let pct = |q: f64| -> Option<i64> {
+        (!latencies.is_empty())
+            .then(|| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1])
+    };
+    let mean = latencies.iter().sum::<i64>() as f64 / latencies.len().max(1) as f64;
+    json!({
+        "messages": latencies.len(),
         "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
         "max_ms": latencies.last(), "min_ms": latencies.first(), "mean_ms": mean.round(),
-    }))
+    })
+}
+
+/// Where the tail is in time: `[second of the run, messages, p50, p99, max]` per second of the
+/// messages' last needed input (a stall shows as a few bad seconds, queueing as a slope).
+fn latency_by_second(timed: &[(i64, i64)]) -> Vec<[i64; 5]> {
+    let Some(start) = timed.iter().map(|(ts, _)| *ts).min() else { return Vec::new() };
+    let mut seconds: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for (ts, latency) in timed.iter().filter(|(_, latency)| *latency >= 0) {
+        seconds.entry((ts - start) / 1000).or_default().push(*latency);
+    }
+    seconds
+        .into_iter()
+        .map(|(second, mut latencies)| {
+            latencies.sort_unstable();
+            let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+            [second, latencies.len() as i64, at(0.5), at(0.99), *latencies.last().unwrap_or(&0)]
+        })
+        .collect()
 }

@@ -294,7 +294,9 @@ impl Sink {
         if let Err(error) = self.retrying("commit", || producer.commit_transaction(TRANSACTION_TIMEOUT)) {
             return Err(self.abort(error));
         }
-        self.shared.metrics.transaction_commit_seconds.observe(started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        self.shared.metrics.transaction_commit_seconds.observe(took.as_secs_f64());
+        tracing::debug!(?took, statuses = open.statuses.values().sum::<u64>(), "Transaction committed");
         self.shared.metrics.transactions_committed.inc();
         for (status, n) in open.statuses {
             self.shared.metrics.status(status).inc_by(n);
