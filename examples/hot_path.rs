@@ -71,7 +71,10 @@ fn process(records: &[Record], messages: usize) {
     let mut state = PartitionState::new(Policy::default());
     let (mut published, mut output_bytes, mut changelog_bytes) = (0usize, 0usize, 0usize);
     let started = Instant::now();
+    // The slowest batch shows stalls (e.g. a table growing) that the mean hides.
+    let mut slowest = (std::time::Duration::ZERO, 0usize);
     for (offset, chunk) in records.chunks(BATCH).enumerate() {
+        let batch_started = Instant::now();
         for (i, record) in chunk.iter().enumerate() {
             let meta = RecordMeta { timestamp_ms: 1_764_064_800_000, offset: (offset * BATCH + i) as i64 };
             let parsed = if record.sent {
@@ -87,6 +90,10 @@ fn process(records: &[Record], messages: usize) {
         for (id, entry) in state.take_changes() {
             changelog_bytes += id.len() + entry.map_or(0, |entry| black_box(snapshot::encode(entry)).len());
         }
+        slowest = slowest.max((batch_started.elapsed(), state.len()));
+        if std::env::var_os("HOT_PATH_STALLS").is_some() && batch_started.elapsed().as_millis() >= 5 {
+            eprintln!("stall {:?} at {} entries", batch_started.elapsed(), state.len());
+        }
     }
     let elapsed = started.elapsed();
     assert_eq!(published, messages, "every message is published once");
@@ -97,5 +104,10 @@ fn process(records: &[Record], messages: usize) {
         elapsed.as_nanos() as f64 / records.len() as f64,
         output_bytes as f64 / messages as f64,
         changelog_bytes as f64 / messages as f64,
+    );
+    println!(
+        "slowest batch of {BATCH} records: {:.1} ms, with {} entries in state after it",
+        slowest.0.as_secs_f64() * 1000.0,
+        slowest.1
     );
 }
