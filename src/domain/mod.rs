@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod output;
+pub mod shards;
 pub mod smpp;
 pub mod snapshot;
 pub mod state;

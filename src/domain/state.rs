@@ -15,9 +15,10 @@ use std::collections::hash_map::Entry as MapEntry;
 
 // foldhash instead of SipHash: hashing ids was 6 % of the tracker's CPU profile. Its seeds are
 // still random per process; the ids come from the operator's own gateway.
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
 use std::sync::Arc;
 
+use super::shards::ShardedMap;
 use super::smpp;
 use super::wire::{Input, PartResponse, RecordError, RecordErrorKind};
 
@@ -284,7 +285,7 @@ const DEADLINES_RESERVE: usize = 1 << 20;
 #[derive(Debug, Default)]
 pub struct PartitionState {
     policy: Policy,
-    entries: HashMap<MessageId, Entry>,
+    entries: ShardedMap<Entry>,
     counts: EntryCounts,
     /// Deadlines, earliest first. Lazy: an item whose entry's current deadline differs is stale
     /// and skipped, so a changed deadline only needs a push, never a search.
