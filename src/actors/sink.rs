@@ -242,11 +242,20 @@ impl Sink {
         if let Some(value) = &output.value {
             record = record.payload(value);
         }
+        let mut full_since: Option<Instant> = None;
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     // librdkafka's queue is full: serve deliveries until it drains (backpressure).
+                    // Records that cannot be delivered time out and drain it too, so a queue that
+                    // stays full means the producer is stuck: abort and rewind rather than wait
+                    // forever without a word.
+                    let since = *full_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= TRANSACTION_TIMEOUT {
+                        tracing::warn!(waited = ?since.elapsed(), "Producer queue stayed full; aborting");
+                        return Err(self.abort(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)));
+                    }
                     record = returned;
                     self.producer.poll(Duration::from_millis(10));
                 }

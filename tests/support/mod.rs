@@ -357,6 +357,10 @@ fn unsafe_signal(pid: u32, signal: &str) {
 impl Drop for Tracker {
     fn drop(&mut self) {
         let exited = self.child.try_wait().ok().flatten();
+        if std::thread::panicking() && exited.is_none() {
+            // A tracker that is alive but made no progress: where each of its threads waits.
+            eprintln!("--- where the tracker's threads are ---\n{}", thread_stacks(self.child.id()));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
@@ -366,6 +370,17 @@ impl Drop for Tracker {
             eprintln!("{}", log_tail(&self.logs(), 40));
         }
     }
+}
+
+/// The tracker's own and librdkafka's frames of every thread, from gdb if it is installed.
+fn thread_stacks(pid: u32) -> String {
+    let output = Command::new("timeout")
+        .args(["30", "gdb", "-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt 30"])
+        .output();
+    let Ok(output) = output else { return "(gdb not available)".into() };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let wanted = ["Thread ", "sms_tracker", "rd_kafka", "rdkafka", "actix"];
+    text.lines().filter(|line| wanted.iter().any(|w| line.contains(w))).take(150).collect::<Vec<_>>().join("\n")
 }
 
 /// The last `lines` lines of a tracker log that tell what happened, without librdkafka's
