@@ -64,10 +64,10 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_RETENTION_SECONDS", default_value_t = 3600)]
     pub retention_seconds: u64,
 
-    /// SMPP command_status values the gateway retries (hex or decimal, comma-separated); any
-    /// other non-zero status fails the whole message.
-    #[arg(long, env = "SMS_TRACKER_RETRYABLE_COMMAND_STATUSES", value_delimiter = ',', value_parser = parse_status, default_value = "0x08,0x14,0x58,0x64")]
-    pub retryable_command_statuses: Vec<u32>,
+    /// SMPP command_status values the gateway retries (hex or decimal, comma-separated; `none`
+    /// when it retries nothing); any other non-zero status fails the whole message.
+    #[arg(long, env = "SMS_TRACKER_RETRYABLE_COMMAND_STATUSES", value_parser = parse_status_list, default_value = "0x08,0x14,0x58,0x64")]
+    pub retryable_command_statuses: StatusList,
 
     /// How often each partition checks deadlines (expiry, orphans, purge).
     #[arg(long, env = "SMS_TRACKER_SWEEP_INTERVAL_MS", default_value_t = 1000)]
@@ -150,7 +150,7 @@ impl Config {
         crate::domain::Policy {
             submit_timeout_ms: (self.submit_timeout_seconds as i64).saturating_mul(1000),
             retention_ms: (self.retention_seconds as i64).saturating_mul(1000),
-            retryable: self.retryable_command_statuses.clone(),
+            retryable: self.retryable_command_statuses.0.clone(),
         }
     }
 
@@ -175,6 +175,19 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
     }
     let (key, value) = s.split_once('=').ok_or_else(|| format!("expected key=value, got {s:?}"))?;
     Ok((key.trim().to_owned(), value.trim().to_owned()))
+}
+
+/// A list of SMPP command_status values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusList(pub Vec<u32>);
+
+/// `0x58,20`, or `none` (also an empty value) for no status at all.
+fn parse_status_list(s: &str) -> Result<StatusList, String> {
+    let s = s.trim();
+    if s.is_empty() || s.eq_ignore_ascii_case("none") {
+        return Ok(StatusList(Vec::new()));
+    }
+    s.split(',').map(parse_status).collect::<Result<_, _>>().map(StatusList)
 }
 
 fn parse_status(s: &str) -> Result<u32, String> {
@@ -219,8 +232,17 @@ mod tests {
         let config = Config::try_parse_from(["sms-tracker"]).unwrap();
         assert_eq!(config.policy().retryable, vec![0x08, 0x14, 0x58, 0x64]);
         let config = Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", "0x58,20"]).unwrap();
-        assert_eq!(config.retryable_command_statuses, vec![0x58, 20]);
+        assert_eq!(config.retryable_command_statuses, StatusList(vec![0x58, 20]));
         assert_eq!(config.policy().submit_timeout_ms, 300_000);
         assert!(Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", "0xZZ"]).is_err());
+        assert!(Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", "8,,20"]).is_err());
+    }
+
+    #[test]
+    fn a_gateway_that_retries_nothing_can_say_so() {
+        for none in ["none", "NONE", ""] {
+            let config = Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", none]).unwrap();
+            assert!(config.policy().retryable.is_empty(), "{none:?}");
+        }
     }
 }
