@@ -428,16 +428,19 @@ fn latency(
 fn percentiles(latencies: impl Iterator<Item = i64>) -> serde_json::Value {
     let mut latencies: Vec<i64> = latencies.filter(|l| *l >= 0).collect();
     latencies.sort_unstable();
-    let pct = |q: f64| -> Option<i64> {
-        (!latencies.is_empty())
-            .then(|| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1])
-    };
+    let pct = |q: f64| percentile(&latencies, q);
     let mean = latencies.iter().sum::<i64>() as f64 / latencies.len().max(1) as f64;
     json!({
         "messages": latencies.len(),
         "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99), "p999_ms": pct(0.999),
         "max_ms": latencies.last(), "min_ms": latencies.first(), "mean_ms": mean.round(),
     })
+}
+
+/// The nearest-rank `q` quantile of sorted values.
+fn percentile(sorted: &[i64], q: f64) -> Option<i64> {
+    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
 }
 
 /// Where the tail is in time: `[second of the run, messages, p50, p99, max]` per second of the
@@ -452,8 +455,8 @@ fn latency_by_second(timed: &[(i64, i64)]) -> Vec<[i64; 5]> {
         .into_iter()
         .map(|(second, mut latencies)| {
             latencies.sort_unstable();
-            let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
-            [second, latencies.len() as i64, at(0.5), at(0.99), *latencies.last().unwrap_or(&0)]
+            let at = |q: f64| percentile(&latencies, q).unwrap_or(0);
+            [second, latencies.len() as i64, at(0.5), at(0.99), at(1.0)]
         })
         .collect()
 }

@@ -73,6 +73,7 @@ fn process(records: &[Record], messages: usize) {
     let started = Instant::now();
     // The slowest batch shows stalls (e.g. a table growing) that the mean hides.
     let mut slowest = (std::time::Duration::ZERO, 0usize);
+    let report_stalls = std::env::var_os("HOT_PATH_STALLS").is_some();
     for (offset, chunk) in records.chunks(BATCH).enumerate() {
         let batch_started = Instant::now();
         for (i, record) in chunk.iter().enumerate() {
@@ -91,7 +92,7 @@ fn process(records: &[Record], messages: usize) {
             changelog_bytes += id.len() + entry.map_or(0, |entry| black_box(snapshot::encode(entry)).len());
         }
         slowest = slowest.max((batch_started.elapsed(), state.len()));
-        if std::env::var_os("HOT_PATH_STALLS").is_some() && batch_started.elapsed().as_millis() >= 5 {
+        if report_stalls && batch_started.elapsed().as_millis() >= 5 {
             eprintln!("stall {:?} at {} entries", batch_started.elapsed(), state.len());
         }
     }
