@@ -9,9 +9,12 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Kafka broker (fetched from Maven Central on first use)"
 scripts/kafka.sh start
 
-step "Formatting and lints"
+step "Formatting, lints and layering"
 cargo fmt --all -- --check
+# Both builds: the release one (no features) and the tests' (fault injection on).
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features fault-injection -- -D warnings
+scripts/check-layers.py
 
 step "Prometheus and promtool (Debian's package, for tests/observability.rs)"
 scripts/install-prometheus.sh
@@ -19,7 +22,10 @@ scripts/install-prometheus.sh
 step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
 mkdir -p target
-cargo test --all-targets --locked -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
+cargo test --all-targets --locked --features fault-injection -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
+
+step "The release binary has no fault injection"
+scripts/check-release-binary.sh
 
 step "Benchmark harness smoke: 2,000 messages through the raw pipe, the Kafka Streams reference and the tracker (correctness only)"
 MESSAGES=2000 SMOKE=1 bench/compare.sh

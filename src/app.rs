@@ -1,41 +1,44 @@
-//! Wiring: checks topics, builds the Kafka clients and the actors, serves HTTP, and runs until
-//! shutdown. `main` only parses configuration and calls [`run`]; tests drive the same binary.
+//! Wiring: checks topics, builds the Kafka clients and the pipeline's stages, serves HTTP, and runs
+//! until shutdown or a failure. `main` only parses configuration and calls [`run`]; tests drive
+//! the same function.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context as _;
 use rdkafka::consumer::Consumer;
-use rdkafka::producer::{BaseProducer, DefaultProducerContext, Producer};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
 
-use crate::actors::TopicNames;
-use crate::actors::partition::PartitionContext;
-use crate::actors::router::Router;
-use crate::actors::sink::{Sink, SinkContext};
 use crate::config::Config;
+use crate::faults::Faults;
 use crate::health::Health;
-use crate::kafka::consumer::{self, GroupConsumer, RebalanceHandler};
 use crate::kafka::restore::Restorer;
-use crate::kafka::{settings, topics};
+use crate::kafka::topics::{self, TopicNames};
+use crate::kafka::transaction::TransactionalProducer;
+use crate::kafka::{group::ConsumerGroup, settings};
+use crate::pipeline::clock::SystemClock;
+use crate::pipeline::failure::{Failures, PipelineError};
+use crate::pipeline::messages::SourceCommand;
+use crate::pipeline::partition::PartitionContext;
+use crate::pipeline::router::Router;
+use crate::pipeline::sink::{Sink, SinkContext};
+use crate::pipeline::source::{GroupConsumer, RebalanceHandler, Source};
 use crate::telemetry::Metrics;
 
-/// Ends the process after an error that the tracker cannot repair in place (a failed
-/// transaction, a fenced producer, an inconsistent assignment). Nothing is lost: the open
-/// transaction is aborted by the broker and the restarted process resumes from the last commit.
-pub fn fail(reason: &str) -> ! {
-    tracing::error!(reason, "Fatal error; exiting so the orchestrator restarts the tracker");
-    std::process::exit(1);
+/// Runs the tracker until `shutdown` resolves, then commits what was processed and returns. A
+/// failure it cannot repair in place stops it the same way and is returned as the error.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with_faults(config, Faults::none(), shutdown).await
 }
 
-/// Runs the tracker until `shutdown` resolves, then commits what was processed and returns.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// [`run`], with the faults to inject (none unless built with the `fault-injection` feature).
+pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::new());
-    let topic_names = Arc::new(TopicNames::from_config(&config));
-
     let partitions = topics::prepare(&config).await?;
     tracing::info!(partitions, sent = %config.sent_topic, responses = %config.responses_topic, "Input topics are co-partitioned");
 
@@ -45,97 +48,142 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let handler = RebalanceHandler::new(topic_names.clone(), metrics.clone());
-    let consumer: Arc<GroupConsumer> =
-        Arc::new(settings::consumer(&config).create_with_context(handler).context("cannot create the consumer")?);
-    let producer_config = settings::producer(&config);
-    let producer: BaseProducer<DefaultProducerContext> =
-        producer_config.create().context("cannot create the producer")?;
-    let producer =
-        actix_rt::task::spawn_blocking(move || producer.init_transactions(Duration::from_secs(60)).map(|()| producer))
-            .await?
-            .context("cannot initialise transactions")?;
-    tracing::info!(transactional_id = %settings::transactional_id(&config), "Transactions initialised");
+    let result = match RunningPipeline::start(&config, &faults, metrics, health.clone()).await {
+        Ok(pipeline) => pipeline.until_stopped(shutdown, &health, config.shutdown_timeout()).await,
+        Err(error) => Err(error),
+    };
+    server_handle.stop(true).await;
+    if result.is_ok() {
+        tracing::info!("Stopped cleanly");
+    }
+    result
+}
 
-    let rewind = Arc::new(AtomicBool::new(false));
-    let sink_thread = Arbiter::new();
-    let sink = {
-        let consumer = consumer.clone();
-        let shared = SinkContext {
-            topics: topic_names.clone(),
-            producer_config,
-            changelog_topic: config.changelog_topic(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-            rewind: rewind.clone(),
-            commit_interval: config.commit_interval(),
-            fault_abort_every: config.fault_abort_every,
-        };
-        Sink::start_in_arbiter(&sink_thread.handle(), move |ctx| {
-            ctx.set_mailbox_capacity(crate::actors::UNBOUNDED_MAILBOX);
-            Sink::new(producer, consumer, shared)
+/// The started pipeline: its threads, and how to tell it to stop and learn that it stopped.
+struct RunningPipeline {
+    source: Sender<SourceCommand>,
+    source_done: oneshot::Receiver<Result<(), PipelineError>>,
+    failures: UnboundedReceiver<PipelineError>,
+    threads: Vec<Arbiter>,
+}
+
+impl RunningPipeline {
+    async fn start(
+        config: &Config,
+        faults: &Faults,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> anyhow::Result<Self> {
+        let topics = Arc::new(TopicNames::from_config(config));
+        let handler = RebalanceHandler::new(topics.clone(), metrics.clone());
+        let consumer: Arc<GroupConsumer> =
+            Arc::new(settings::consumer(config).create_with_context(handler).context("cannot create the consumer")?);
+        let group: Arc<dyn ConsumerGroup> = consumer.clone();
+        let (failures, failures_rx) = Failures::channel();
+        let (source_tx, source_rx) = std::sync::mpsc::channel();
+
+        let producer_config = settings::producer(config);
+        let (group_for_producer, health_for_producer, metrics_for_producer) =
+            (group.clone(), health.clone(), metrics.clone());
+        let producer = actix_rt::task::spawn_blocking(move || {
+            TransactionalProducer::init(producer_config, group_for_producer, health_for_producer, metrics_for_producer)
         })
-    };
-    let restorer = Arc::new(Restorer {
-        client: settings::restore_consumer(&config),
-        changelog_topic: config.changelog_topic(),
-        input_topics: [config.sent_topic.clone(), config.responses_topic.clone()],
-        group_consumer: consumer.clone(),
-        metrics: metrics.clone(),
-    });
-    let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
-    let shared = PartitionContext {
-        sink: sink.clone(),
-        topics: topic_names.clone(),
-        metrics: metrics.clone(),
-        health: health.clone(),
-        restorer,
-        policy: config.policy(),
-        sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
-    };
-    let router = Router::create(|ctx| {
-        ctx.set_mailbox_capacity(crate::actors::UNBOUNDED_MAILBOX);
-        Router::new(workers.iter().map(Arbiter::handle).collect(), shared)
-    });
-    consumer.context().set_router(router.clone());
+        .await?
+        .context("cannot initialise transactions")?;
+        tracing::info!(transactional_id = %settings::transactional_id(config), "Transactions initialised");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    {
-        let pipeline = consumer::Pipeline {
-            consumer: consumer.clone(),
-            router,
-            sink,
-            topics: topic_names.clone(),
-            max_batch: config.max_batch_records.max(1),
-            rewind,
+        let sink_thread = Arbiter::new();
+        let sink_context = SinkContext {
+            topics: topics.clone(),
+            metrics: metrics.clone(),
+            commit_interval: config.commit_interval(),
+            source: source_tx.clone(),
+            failures: failures.clone(),
         };
-        let stop = stop.clone();
-        std::thread::Builder::new().name("consumer".into()).spawn(move || {
-            let result = consumer::run(pipeline, stop);
-            let _ = done_tx.send(result);
+        let transactions = faults.wrap_transactions(Box::new(producer));
+        let sink = Sink::start_in_arbiter(&sink_thread.handle(), move |ctx| {
+            ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
+            Sink::new(transactions, sink_context)
+        });
+
+        let restorer = Restorer {
+            client: settings::restore_consumer(config),
+            changelog_topic: topics.changelog.clone(),
+            input_topics: [topics.sent.clone(), topics.responses.clone()],
+            group,
+            metrics: metrics.clone(),
+        };
+        let partitions = PartitionContext {
+            sink,
+            topics: topics.clone(),
+            metrics,
+            health,
+            restorer: Arc::new(restorer),
+            clock: Arc::new(SystemClock::new()),
+            failures,
+            policy: config.policy(),
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
+        };
+        let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
+        let worker_handles = workers.iter().map(Arbiter::handle).collect();
+        let router = Router::create(|ctx| {
+            ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
+            Router::new(worker_handles, partitions)
+        });
+        consumer.context().set_router(router.clone());
+
+        let source = Source { consumer, router, topics, max_batch: config.max_batch_records.max(1), inbox: source_rx };
+        let (done_tx, source_done) = oneshot::channel();
+        std::thread::Builder::new().name("source".into()).spawn(move || {
+            let _ = done_tx.send(source.run());
         })?;
+        let mut threads = workers;
+        threads.push(sink_thread);
+        Ok(Self { source: source_tx, source_done, failures: failures_rx, threads })
     }
 
-    let mut done_rx = std::pin::pin!(done_rx);
-    tokio::select! {
-        () = shutdown => tracing::info!("Shutdown requested"),
-        result = &mut done_rx => {
-            result.context("consumer thread panicked")?.context("consumer failed")?;
+    /// Waits for the shutdown signal, a reported failure or the source's end; then stops the
+    /// source (it commits and leaves the group) within `timeout` and the stages' threads.
+    async fn until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        health: &Health,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let failure = tokio::select! {
+            () = shutdown => {
+                tracing::info!("Shutdown requested");
+                None
+            }
+            Some(failure) = self.failures.recv() => Some(failure),
+            ended = &mut self.source_done => {
+                // The source already committed and left the group on its way out.
+                self.stop_threads();
+                return match ended {
+                    Ok(Ok(())) => Err(PipelineError::StageStopped("source")),
+                    Ok(Err(failure)) => Err(failure),
+                    Err(_) => Err(PipelineError::StageStopped("source thread (it panicked)")),
+                }
+                .context("the pipeline failed");
+            }
+        };
+        health.set_shutting_down();
+        let _ = self.source.send(SourceCommand::Stop);
+        let stopped = tokio::time::timeout(timeout, &mut self.source_done).await;
+        self.stop_threads();
+        if let Some(failure) = failure {
+            return Err(failure).context("the pipeline failed");
+        }
+        match stopped {
+            Ok(Ok(ended)) => ended.context("the pipeline failed during shutdown"),
+            Ok(Err(_)) => anyhow::bail!("the source thread panicked during shutdown"),
+            Err(_) => anyhow::bail!("shutdown did not finish within {timeout:?}"),
         }
     }
-    health.set_shutting_down();
-    stop.store(true, Ordering::Release);
-    match tokio::time::timeout(config.shutdown_timeout(), &mut done_rx).await {
-        Ok(Ok(result)) => result.context("consumer failed during shutdown")?,
-        Ok(Err(_)) => anyhow::bail!("consumer thread panicked during shutdown"),
-        Err(_) => anyhow::bail!("shutdown did not finish within {:?}", config.shutdown_timeout()),
+
+    fn stop_threads(self) {
+        for thread in self.threads {
+            thread.stop();
+        }
     }
-    server_handle.stop(true).await;
-    for worker in workers {
-        worker.stop();
-    }
-    sink_thread.stop();
-    tracing::info!("Stopped cleanly");
-    Ok(())
 }

@@ -110,11 +110,6 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub shutdown_timeout_seconds: u64,
 
-    /// Fault injection for tests: abort every Nth transaction instead of committing it, to
-    /// exercise the abort-rewind-restore path. Never set this in production.
-    #[arg(long, env = "SMS_TRACKER_FAULT_ABORT_EVERY", hide = true)]
-    pub fault_abort_every: Option<u64>,
-
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "SMS_TRACKER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

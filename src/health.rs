@@ -1,17 +1,27 @@
 //! What `/healthz` and `/readyz` report, shared between the pipeline and the HTTP server.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-use dashmap::DashMap;
 
 /// Liveness and readiness of this instance.
 #[derive(Debug, Default)]
 pub struct Health {
-    joined: AtomicBool,
     shutting_down: AtomicBool,
     broker_unavailable: AtomicBool,
+    /// Replaced whole under the lock, so a reader never sees half an assignment.
+    assignment: Mutex<Assignment>,
+}
+
+#[derive(Debug, Default)]
+enum Assignment {
+    /// Not a group member yet.
+    #[default]
+    NotJoined,
+    /// Partitions given up, the next assignment not yet known.
+    Rebalancing,
     /// Assigned partitions and whether each is ready to process (restored).
-    partitions: DashMap<i32, bool>,
+    Assigned(BTreeMap<i32, bool>),
 }
 
 impl Health {
@@ -19,18 +29,21 @@ impl Health {
         Self::default()
     }
 
-    /// Records a new assignment, each partition not ready until restored; an assignment (even an
-    /// empty one) means the group was joined.
+    /// Records a new assignment, each partition not ready until restored.
     pub fn set_assigned(&self, partitions: &[i32]) {
-        self.partitions.clear();
-        for partition in partitions {
-            self.partitions.insert(*partition, false);
-        }
-        self.joined.store(true, Ordering::Release);
+        let partitions = partitions.iter().map(|p| (*p, false)).collect();
+        *self.lock() = Assignment::Assigned(partitions);
+    }
+
+    /// Every partition was given up; until the next assignment this instance processes nothing.
+    pub fn set_rebalancing(&self) {
+        *self.lock() = Assignment::Rebalancing;
     }
 
     pub fn set_partition_ready(&self, partition: i32) {
-        if let Some(mut ready) = self.partitions.get_mut(&partition) {
+        if let Assignment::Assigned(partitions) = &mut *self.lock()
+            && let Some(ready) = partitions.get_mut(&partition)
+        {
             *ready = true;
         }
     }
@@ -48,18 +61,95 @@ impl Health {
         self.shutting_down.store(true, Ordering::Release);
     }
 
-    /// Ready: joined the group, every assigned partition ready, the broker answering, and not
-    /// shutting down.
+    /// Ready: at least one partition assigned and every assigned partition restored, the broker
+    /// answering, and not shutting down. An instance without partitions does no work, so it is
+    /// not ready either (the chart keeps replicas at most the partition count).
     pub fn is_ready(&self) -> bool {
-        self.joined.load(Ordering::Acquire)
-            && !self.shutting_down.load(Ordering::Acquire)
-            && !self.broker_unavailable()
-            && self.partitions.iter().all(|p| *p.value())
+        let assigned_and_restored = match &*self.lock() {
+            Assignment::Assigned(partitions) => !partitions.is_empty() && partitions.values().all(|ready| *ready),
+            Assignment::NotJoined | Assignment::Rebalancing => false,
+        };
+        assigned_and_restored && !self.shutting_down.load(Ordering::Acquire) && !self.broker_unavailable()
     }
 
     pub fn assigned(&self) -> Vec<i32> {
-        let mut partitions: Vec<i32> = self.partitions.iter().map(|p| *p.key()).collect();
-        partitions.sort_unstable();
-        partitions
+        match &*self.lock() {
+            Assignment::Assigned(partitions) => partitions.keys().copied().collect(),
+            Assignment::NotJoined | Assignment::Rebalancing => Vec::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Assignment> {
+        // The lock guards plain data; a panic elsewhere cannot leave it inconsistent.
+        self.assignment.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_once_every_assigned_partition_is_restored() {
+        let health = Health::new();
+        assert!(!health.is_ready(), "not joined");
+        health.set_assigned(&[0, 1]);
+        assert!(!health.is_ready());
+        health.set_partition_ready(0);
+        assert!(!health.is_ready(), "half restored");
+        health.set_partition_ready(1);
+        assert!(health.is_ready());
+        assert_eq!(health.assigned(), vec![0, 1]);
+    }
+
+    #[test]
+    fn never_ready_on_an_empty_or_changing_assignment() {
+        let health = Health::new();
+        health.set_assigned(&[]);
+        assert!(!health.is_ready(), "empty assignment");
+        health.set_assigned(&[3]);
+        health.set_partition_ready(3);
+        assert!(health.is_ready());
+        health.set_rebalancing();
+        assert!(!health.is_ready(), "between revoke and assign");
+        health.set_partition_ready(3);
+        assert!(!health.is_ready(), "a late restore of a revoked partition changes nothing");
+        health.set_assigned(&[3, 4]);
+        health.set_partition_ready(3);
+        assert!(!health.is_ready(), "a partition restored in an earlier assignment is restored again");
+    }
+
+    #[test]
+    fn readers_never_see_half_an_assignment() {
+        let health = std::sync::Arc::new(Health::new());
+        let partitions: Vec<i32> = (0..64).collect();
+        let writer = {
+            let health = health.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    health.set_rebalancing();
+                    health.set_assigned(&partitions);
+                }
+            })
+        };
+        while !writer.is_finished() {
+            let seen = health.assigned().len();
+            assert!(seen == 0 || seen == 64, "saw {seen} of 64 partitions");
+            assert!(!health.is_ready());
+        }
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn not_ready_while_the_broker_is_away_or_shutting_down() {
+        let health = Health::new();
+        health.set_assigned(&[0]);
+        health.set_partition_ready(0);
+        health.set_broker_unavailable(true);
+        assert!(!health.is_ready());
+        health.set_broker_unavailable(false);
+        assert!(health.is_ready());
+        health.set_shutting_down();
+        assert!(!health.is_ready());
     }
 }

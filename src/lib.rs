@@ -2,26 +2,36 @@
 //!
 //! Tracks the status of SMS messages sent by a message gateway, on Kafka.
 //!
-//! ## Layout
+//! ## Layout, in the order data flows
 //!
-//! - [`domain`] — pure logic: validating input records ([`domain::wire`]), the per-message state
-//!   machine and per-partition table ([`domain::state`]), rendering output ([`domain::output`]).
-//! - [`config`] — flags and `SMS_TRACKER_*` environment variables.
-//! - [`kafka`] — librdkafka settings (one translation point), topic checks, the consumer thread.
-//! - [`actors`] — router → partition actors → sink (transactions), the actor pipeline.
-//! - [`telemetry`], [`health`], [`http`] — metrics, readiness, the HTTP endpoints.
-//! - [`app`] — wiring and lifecycle: [`app::run`].
+//! Each layer uses only the ones above it (checked by `scripts/check-layers.py` in `make test`):
 //!
-//! Data flow: consumer thread → `Router` (batches) → `PartitionActor` per partition (validate,
-//! apply to [`domain::PartitionState`], render) → `Sink` (produce in a transaction, commit with
-//! the consumed offsets every commit interval).
+//! 1. [`domain`] — pure logic, no Kafka, no actors, no clocks: validating input records
+//!    ([`domain::wire`]), the per-message state machine and per-partition table
+//!    ([`domain::state`]), rendering output ([`domain::output`]), the state's encoding
+//!    ([`domain::snapshot`]).
+//! 2. [`config`] — flags and `SMS_TRACKER_*` environment variables; [`telemetry`] — every metric,
+//!    defined once; [`health`] — what the probes report.
+//! 3. [`kafka`] — librdkafka settings (one translation point), topic checks and names, the
+//!    records crossing the boundary, state restore from the changelog, and the transactional
+//!    producer protocol ([`kafka::transaction`]). No actors.
+//! 4. [`pipeline`] — the stages, one actor (or thread) each: [`pipeline::source`] (the consumer
+//!    thread) → [`pipeline::router`] → [`pipeline::partition`] (one actor per assigned
+//!    partition: validate, apply to the partition's state, render) → [`pipeline::sink`]
+//!    (produce in a transaction, commit with the consumed offsets every commit interval).
+//! 5. [`http`] — `/metrics`, `/healthz`, `/readyz`; [`app`] — wiring and lifecycle:
+//!    [`app::run`]; [`cli`] — what the binaries do around it (logging, signals, exit code).
+//!
+//! [`faults`] is inert unless built with the `fault-injection` feature (tests only).
 
-pub mod actors;
 pub mod allocator;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod faults;
 pub mod health;
 pub mod http;
 pub mod kafka;
+pub mod pipeline;
 pub mod telemetry;

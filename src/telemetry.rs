@@ -8,8 +8,8 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::domain::InputTopic;
 use crate::domain::{EntryCounts, Ignored, RecordErrorKind, Status};
-use crate::kafka::records::Source;
 
 /// All metrics, registered in their own registry.
 pub struct Metrics {
@@ -36,110 +36,38 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let records_consumed = IntCounterVec::new(
-            Opts::new("sms_tracker_records_consumed_total", "Input records consumed, by topic and partition."),
-            &["topic", "partition"],
-        )
-        .expect("valid metric");
-        let state_entries = IntGaugeVec::new(
-            Opts::new("sms_tracker_state_entries", "Message ids held in state, by partition and kind."),
-            &["partition", "kind"],
-        )
-        .expect("valid metric");
-        let statuses = IntCounterVec::new(
-            Opts::new("sms_tracker_statuses_published_total", "Status changes published (committed), by status."),
+        let r = Registrar(registry.clone());
+        let statuses = r.counter_vec(
+            "sms_tracker_statuses_published_total",
+            "Status changes published (committed), by status.",
             &["status"],
-        )
-        .expect("valid metric");
-        let dead_letters = IntCounterVec::new(
-            Opts::new("sms_tracker_dead_letters_total", "Input records sent to the dead-letter topic, by reason."),
+        );
+        let dead_letters = r.counter_vec(
+            "sms_tracker_dead_letters_total",
+            "Input records sent to the dead-letter topic, by reason.",
             &["reason"],
-        )
-        .expect("valid metric");
-        let ignored = IntCounterVec::new(
-            Opts::new("sms_tracker_ignored_records_total", "Valid input records that changed nothing, by reason."),
+        );
+        let ignored = r.counter_vec(
+            "sms_tracker_ignored_records_total",
+            "Valid input records that changed nothing, by reason.",
             &["reason"],
-        )
-        .expect("valid metric");
-        let transactions = IntCounterVec::new(
-            Opts::new("sms_tracker_transactions_total", "Kafka transactions ended, by result."),
-            &["result"],
-        )
-        .expect("valid metric");
-        let transaction_commit_seconds = Histogram::with_opts(
-            HistogramOpts::new("sms_tracker_transaction_commit_duration_seconds", "Time to commit one transaction.")
-                .buckets(vec![0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-        )
-        .expect("valid metric");
-        let producer_replacements = IntCounter::new(
-            "sms_tracker_producer_replacements_total",
-            "Transactional producers replaced after a fatal error (e.g. fenced after a broker outage \
-             longer than the transaction timeout).",
-        )
-        .expect("valid metric");
-        let assigned_partitions =
-            IntGauge::new("sms_tracker_assigned_partitions", "Input partitions assigned to this instance.")
-                .expect("valid metric");
-        let rebalances =
-            IntCounter::new("sms_tracker_rebalances_total", "Consumer group rebalances (assignments) seen.")
-                .expect("valid metric");
-        let records_restored =
-            IntCounter::new("sms_tracker_restored_records_total", "Changelog records replayed to restore state.")
-                .expect("valid metric");
-        let partitions_restoring =
-            IntGauge::new("sms_tracker_partitions_restoring", "Assigned partitions still restoring their state.")
-                .expect("valid metric");
-        let restore_seconds = Histogram::with_opts(
-            HistogramOpts::new("sms_tracker_restore_duration_seconds", "Time to restore one partition's state.")
-                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
-        )
-        .expect("valid metric");
-        let completion_latency_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "sms_tracker_completion_latency_seconds",
-                "From a message's sent-messages record timestamp to its status being committed.",
-            )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0]),
-        )
-        .expect("valid metric");
-        let processing_lag_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "sms_tracker_processing_lag_seconds",
-                "From an input record's timestamp to its processing by the tracker.",
-            )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0]),
-        )
-        .expect("valid metric");
-        let consumer_lag_records = IntGaugeVec::new(
-            Opts::new(
-                "sms_tracker_consumer_lag_records",
-                "Records not yet consumed, per assigned input partition (last stable offset minus position).",
-            ),
-            &["topic", "partition"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(records_consumed.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(state_entries.clone()),
-            Box::new(statuses.clone()),
-            Box::new(dead_letters.clone()),
-            Box::new(ignored.clone()),
-            Box::new(transactions.clone()),
-            Box::new(transaction_commit_seconds.clone()),
-            Box::new(producer_replacements.clone()),
-            Box::new(assigned_partitions.clone()),
-            Box::new(rebalances.clone()),
-            Box::new(records_restored.clone()),
-            Box::new(partitions_restoring.clone()),
-            Box::new(restore_seconds.clone()),
-            Box::new(completion_latency_seconds.clone()),
-            Box::new(processing_lag_seconds.clone()),
-            Box::new(consumer_lag_records.clone()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
-        ] {
-            registry.register(collector).expect("metric registered once");
-        }
+        );
+        let transactions =
+            r.counter_vec("sms_tracker_transactions_total", "Kafka transactions ended, by result.", &["result"]);
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("registered once");
         Self {
+            records_consumed: r.counter_vec(
+                "sms_tracker_records_consumed_total",
+                "Input records consumed, by topic and partition.",
+                &["topic", "partition"],
+            ),
+            state_entries: r.gauge_vec(
+                "sms_tracker_state_entries",
+                "Message ids held in state, by partition and kind.",
+                &["partition", "kind"],
+            ),
             statuses_published: Status::ALL.iter().map(|s| (*s, statuses.with_label_values(&[s.as_str()]))).collect(),
             dead_letters: RecordErrorKind::ALL
                 .iter()
@@ -148,19 +76,44 @@ impl Metrics {
             ignored_records: Ignored::ALL.iter().map(|k| (*k, ignored.with_label_values(&[k.as_str()]))).collect(),
             transactions_committed: transactions.with_label_values(&["committed"]),
             transactions_aborted: transactions.with_label_values(&["aborted"]),
+            transaction_commit_seconds: r.histogram(
+                "sms_tracker_transaction_commit_duration_seconds",
+                "Time to commit one transaction.",
+                &[0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            ),
+            producer_replacements: r.counter(
+                "sms_tracker_producer_replacements_total",
+                "Transactional producers replaced after a fatal error (e.g. fenced after a broker outage \
+                 longer than the transaction timeout).",
+            ),
+            assigned_partitions: r
+                .gauge("sms_tracker_assigned_partitions", "Input partitions assigned to this instance."),
+            rebalances: r.counter("sms_tracker_rebalances_total", "Consumer group rebalances (assignments) seen."),
+            records_restored: r
+                .counter("sms_tracker_restored_records_total", "Changelog records replayed to restore state."),
+            partitions_restoring: r
+                .gauge("sms_tracker_partitions_restoring", "Assigned partitions still restoring their state."),
+            restore_seconds: r.histogram(
+                "sms_tracker_restore_duration_seconds",
+                "Time to restore one partition's state.",
+                &[0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0],
+            ),
+            completion_latency_seconds: r.histogram(
+                "sms_tracker_completion_latency_seconds",
+                "From a message's sent-messages record timestamp to its status being committed.",
+                &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
+            ),
+            processing_lag_seconds: r.histogram(
+                "sms_tracker_processing_lag_seconds",
+                "From an input record's timestamp to its processing by the tracker.",
+                &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0],
+            ),
+            consumer_lag_records: r.gauge_vec(
+                "sms_tracker_consumer_lag_records",
+                "Records not yet consumed, per assigned input partition (last stable offset minus position).",
+                &["topic", "partition"],
+            ),
             registry,
-            records_consumed,
-            state_entries,
-            transaction_commit_seconds,
-            producer_replacements,
-            assigned_partitions,
-            rebalances,
-            records_restored,
-            partitions_restoring,
-            restore_seconds,
-            completion_latency_seconds,
-            processing_lag_seconds,
-            consumer_lag_records,
         }
     }
 
@@ -180,7 +133,7 @@ impl Metrics {
     pub fn for_partition(&self, partition: i32, topics: [&str; 2]) -> PartitionMetrics {
         let p = partition.to_string();
         PartitionMetrics {
-            consumed: Source::ALL.map(|s| self.records_consumed.with_label_values(&[topics[s.index()], &p])),
+            consumed: InputTopic::ALL.map(|s| self.records_consumed.with_label_values(&[topics[s.index()], &p])),
             pending: self.state_entries.with_label_values(&[&p, "pending"]),
             awaiting_message: self.state_entries.with_label_values(&[&p, "awaiting_message"]),
             markers: self.state_entries.with_label_values(&[&p, "terminal_marker"]),
@@ -231,5 +184,37 @@ impl PartitionMetrics {
         self.pending.set(counts.pending as i64);
         self.awaiting_message.set(counts.awaiting_message as i64);
         self.markers.set(counts.markers as i64);
+    }
+}
+
+/// Creates each metric and registers it in one step, so its name is written once.
+struct Registrar(Registry);
+
+impl Registrar {
+    fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.0.register(Box::new(metric.clone())).expect("metric registered once");
+        metric
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.register(IntCounter::new(name, help).expect("valid metric"))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.register(IntGauge::new(name, help).expect("valid metric"))
+    }
+
+    fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.register(
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric"),
+        )
     }
 }

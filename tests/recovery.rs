@@ -79,11 +79,12 @@ fn graceful_shutdown_commits_and_exits_zero() {
 /// the committed offsets and restore from the changelog. If it kept state from an aborted
 /// transaction, messages published in it would be marked done and never published again (loss);
 /// if it did not rewind, their input would be skipped (loss).
+#[cfg(feature = "fault-injection")]
 #[test]
 fn aborted_transactions_rewind_and_lose_nothing() {
     let s = Scenario::new("abort-rewind");
     s.create_inputs(4, 4);
-    let tracker = Tracker::start(&s, &["--fault-abort-every", "3"]);
+    let tracker = Tracker::start_with_faults(&s, &["--fault-abort-every", "3"]);
     let loadgen =
         support::LoadGen::spawn(&s, 20_000, 20_000, &["--invalid-share", "0.01", "--duplicate-share", "0.02"]);
     let prefix = loadgen.id_prefix.clone();

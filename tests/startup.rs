@@ -49,3 +49,20 @@ fn create_topics_creates_inputs_and_outputs_with_one_partition_count() {
     assert!(ready.starts_with("ready"), "{ready}");
     assert!(tracker.terminate().success(), "SIGTERM ends the tracker cleanly");
 }
+
+/// Fault injection lives only in the tests' `sms-tracker-faults`: the tracker itself neither
+/// offers nor accepts a fault option (scripts/check-release-binary.sh checks the release build's
+/// bytes too).
+#[test]
+fn the_tracker_has_no_fault_injection_option() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_sms-tracker")).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--bootstrap-servers"), "{help}");
+    assert!(!help.to_lowercase().contains("fault"), "{help}");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_sms-tracker"))
+        .args(["--fault-abort-every", "3", "--help"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "--fault-abort-every must be an unknown option");
+}

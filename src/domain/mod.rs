@@ -2,6 +2,7 @@
 //! on its own; the rest of the crate feeds it records and publishes what it returns.
 
 pub mod clock;
+pub mod input_topic;
 pub mod output;
 pub mod shards;
 pub mod smpp;
@@ -9,6 +10,7 @@ pub mod snapshot;
 pub mod state;
 pub mod wire;
 
+pub use input_topic::InputTopic;
 pub use state::{
     Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,
     RecordMeta, Status, StatusChange,

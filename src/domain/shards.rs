@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use foldhash::HashMap;
 use foldhash::fast::FixedState;
 
-use super::state::MessageId;
+use super::wire::MessageId;
 
 const SHARD_BITS: u32 = 5;
 const SHARDS: usize = 1 << SHARD_BITS;

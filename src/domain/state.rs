@@ -16,14 +16,11 @@ use std::collections::hash_map::Entry as MapEntry;
 // foldhash instead of SipHash: hashing ids was 6 % of the tracker's CPU profile. Its seeds are
 // still random per process; the ids come from the operator's own gateway.
 use foldhash::HashSet;
-use std::sync::Arc;
 
 use super::shards::ShardedMap;
 use super::smpp;
+pub use super::wire::MessageId;
 use super::wire::{Input, PartResponse, RecordError, RecordErrorKind};
-
-/// A message id, shared between the table, the deadline queue and the set of changed ids.
-pub type MessageId = Arc<str>;
 
 /// Timeouts and the retryable errors: how long to wait, and for what.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,9 @@ use std::fmt;
 
 use serde::Deserialize;
 
+/// A message id, shared between the table, the deadline queue and the set of changed ids.
+pub type MessageId = std::sync::Arc<str>;
+
 /// The SMPP concatenation limit: a message has at most 255 parts.
 pub const MAX_TOTAL_PARTS: u64 = 255;
 

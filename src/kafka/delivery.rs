@@ -1,4 +1,5 @@
-//! Waiting for a producer's outstanding deliveries, shared by the sink and the raw-pipe benchmark.
+//! Waiting for a producer's outstanding deliveries, shared by the transactional producer and the
+//! raw-pipe benchmark.
 
 use std::time::{Duration, Instant};
 

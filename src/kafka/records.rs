@@ -1,32 +1,14 @@
-//! Owned records passed between the consumer thread, the actors and the sink.
+//! Owned records passed between the consumer thread, the pipeline stages and the producer.
 
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 
-use crate::domain::{RecordErrorKind, Status};
-
-/// Which input topic a record came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    SentMessages,
-    SubmitResponses,
-}
-
-impl Source {
-    pub const ALL: [Source; 2] = [Source::SentMessages, Source::SubmitResponses];
-
-    pub fn index(self) -> usize {
-        match self {
-            Source::SentMessages => 0,
-            Source::SubmitResponses => 1,
-        }
-    }
-}
+use crate::domain::{InputTopic, RecordErrorKind, Status};
 
 /// A consumed input record, detached from librdkafka's buffers.
 #[derive(Debug, Clone)]
 pub struct InputRecord {
-    pub source: Source,
+    pub source: InputTopic,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
@@ -36,7 +18,7 @@ pub struct InputRecord {
 }
 
 impl InputRecord {
-    pub fn from_message(source: Source, message: &BorrowedMessage<'_>) -> Self {
+    pub fn from_message(source: InputTopic, message: &BorrowedMessage<'_>) -> Self {
         Self {
             source,
             partition: message.partition(),

@@ -17,7 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::backoff::Backoff;
-use super::consumer::GroupConsumer;
+use super::group::ConsumerGroup;
 use crate::domain::snapshot;
 use crate::domain::{PartitionState, Policy};
 use crate::telemetry::Metrics;
@@ -25,12 +25,36 @@ use crate::telemetry::Metrics;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const UNDECIDED_TRANSACTION_WAIT: Duration = Duration::from_secs(180);
 
-/// Everything a partition actor needs to restore its state.
+/// Why a partition's state could not be restored (after retrying for several minutes).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("reading changelog {topic} [{partition}] failed: {source}")]
+    Kafka {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: KafkaError,
+    },
+    #[error(
+        "changelog {topic} [{partition}] made no progress for {waited:?} at offset {position} of {high} (a transaction that is never decided?)"
+    )]
+    Stalled { topic: String, partition: i32, position: i64, high: i64, waited: Duration },
+}
+
+/// Brings back a partition's state before its input is processed. A trait so that the pipeline
+/// can be tested without a broker.
+pub trait StateRestore: Send + Sync {
+    /// Blocks until the state of `partition` is restored; errors mean it could not be, for
+    /// longer than a broker outage may last.
+    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError>;
+}
+
+/// Restores from the changelog topic with a read_committed consumer.
 pub struct Restorer {
     pub client: ClientConfig,
     pub changelog_topic: String,
     pub input_topics: [String; 2],
-    pub group_consumer: Arc<GroupConsumer>,
+    pub group: Arc<dyn ConsumerGroup>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -41,11 +65,10 @@ pub struct Restored {
     pub elapsed: Duration,
 }
 
-impl Restorer {
-    /// Blocks until the state of `partition` is restored, retrying with backoff on errors (a
-    /// just-created changelog may not have a leader yet; the broker may be briefly away). Errors
-    /// mean the broker could not be reached for several minutes.
-    pub fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
+impl StateRestore for Restorer {
+    /// Retries with backoff on errors: a just-created changelog may not have a leader yet; the
+    /// broker may be briefly away.
+    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
         let mut backoff = Backoff::new(UNDECIDED_TRANSACTION_WAIT);
         loop {
             let error = match self.restore_once(partition, policy.clone()) {
@@ -57,20 +80,25 @@ impl Restorer {
             std::thread::sleep(delay);
         }
     }
+}
 
-    fn restore_once(&self, partition: i32, policy: Policy) -> Result<Restored, KafkaError> {
+impl Restorer {
+    fn restore_once(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
         let started = Instant::now();
-        self.wait_for_stable_offsets(partition)?;
-        let consumer: BaseConsumer = self.client.create()?;
+        let kafka = |source| RestoreError::Kafka { topic: self.changelog_topic.clone(), partition, source };
+        self.wait_for_stable_offsets(partition).map_err(kafka)?;
+        let consumer: BaseConsumer = self.client.create().map_err(kafka)?;
         let mut uncommitted = self.client.clone();
-        let watermarks: BaseConsumer = uncommitted.set("isolation.level", "read_uncommitted").create()?;
-        let (low, high) = watermarks.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT)?;
+        let watermarks: BaseConsumer =
+            uncommitted.set("isolation.level", "read_uncommitted").create().map_err(kafka)?;
+        let (low, high) =
+            watermarks.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT).map_err(kafka)?;
         let mut state = PartitionState::new(policy);
         let mut records = 0u64;
         if high > low {
             let mut assignment = TopicPartitionList::new();
-            assignment.add_partition_offset(&self.changelog_topic, partition, Offset::Beginning)?;
-            consumer.assign(&assignment)?;
+            assignment.add_partition_offset(&self.changelog_topic, partition, Offset::Beginning).map_err(kafka)?;
+            consumer.assign(&assignment).map_err(kafka)?;
             // An undecided transaction of a crashed owner holds the reader back until the broker
             // aborts it (transaction.timeout.ms plus the broker's cleanup interval): give up only
             // after this long without progress.
@@ -85,12 +113,24 @@ impl Restorer {
                             break;
                         }
                     }
-                    Some(Err(error)) => return Err(error),
-                    // Control records (transaction markers) end the log without a message: the
-                    // position tells when the end was passed.
-                    None if position(&consumer, &self.changelog_topic, partition)? >= high => break,
-                    None if Instant::now() >= deadline => return Err(KafkaError::PartitionEOF(partition)),
-                    None => {}
+                    Some(Err(error)) => return Err(kafka(error)),
+                    None => {
+                        // Control records (transaction markers) end the log without a message:
+                        // the position tells when the end was passed.
+                        let position = position(&consumer, &self.changelog_topic, partition).map_err(kafka)?;
+                        if position >= high {
+                            break;
+                        }
+                        if Instant::now() >= deadline {
+                            return Err(RestoreError::Stalled {
+                                topic: self.changelog_topic.clone(),
+                                partition,
+                                position,
+                                high,
+                                waited: UNDECIDED_TRANSACTION_WAIT,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -117,7 +157,7 @@ impl Restorer {
         for topic in &self.input_topics {
             inputs.add_partition(topic, partition);
         }
-        self.group_consumer.committed_offsets(inputs, REQUEST_TIMEOUT).map(|_| ())
+        self.group.committed_offsets(inputs, REQUEST_TIMEOUT).map(|_| ())
     }
 }
 

@@ -13,8 +13,52 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::config::Config;
+use crate::domain::InputTopic;
+use crate::kafka::records::Destination;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The names of every topic the tracker reads or writes, resolved once from the configuration.
+#[derive(Debug, Clone)]
+pub struct TopicNames {
+    pub sent: String,
+    pub responses: String,
+    pub status: String,
+    pub dead_letter: String,
+    pub changelog: String,
+}
+
+impl TopicNames {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            sent: config.sent_topic.clone(),
+            responses: config.responses_topic.clone(),
+            status: config.status_topic.clone(),
+            dead_letter: config.dead_letter_topic.clone(),
+            changelog: config.changelog_topic(),
+        }
+    }
+
+    pub fn input(&self, input: InputTopic) -> &str {
+        match input {
+            InputTopic::SentMessages => &self.sent,
+            InputTopic::SubmitResponses => &self.responses,
+        }
+    }
+
+    /// The input a consumed record's topic name stands for.
+    pub fn input_of(&self, topic: &str) -> InputTopic {
+        if topic == self.sent { InputTopic::SentMessages } else { InputTopic::SubmitResponses }
+    }
+
+    pub fn output(&self, destination: Destination) -> &str {
+        match destination {
+            Destination::Status(_) => &self.status,
+            Destination::DeadLetter(_) => &self.dead_letter,
+            Destination::Changelog => &self.changelog,
+        }
+    }
+}
 
 /// Why the topics are not usable.
 #[derive(Debug, thiserror::Error)]

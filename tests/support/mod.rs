@@ -279,12 +279,25 @@ impl Tracker {
     }
 
     pub fn spawn_instance(scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
+        Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker"), scenario, instance, extra)
+    }
+
+    /// Starts `sms-tracker-faults` (the tracker with fault injection, built only with the
+    /// `fault-injection` feature) and waits until it is ready.
+    #[cfg(feature = "fault-injection")]
+    pub fn start_with_faults(scenario: &Scenario, extra: &[&str]) -> Self {
+        let tracker = Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker-faults"), scenario, None, extra);
+        tracker.wait_ready();
+        tracker
+    }
+
+    fn spawn_program(program: &str, scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
         let http_port = free_port();
         let instance = instance.map_or_else(|| format!("i{http_port}"), str::to_owned);
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracker-logs");
         std::fs::create_dir_all(&log_dir).unwrap();
         let log = log_dir.join(format!("{}-{instance}-{http_port}.log", scenario.app_id));
-        let child = Command::new(env!("CARGO_BIN_EXE_sms-tracker"))
+        let child = Command::new(program)
             .args(scenario.tracker_args())
             .args(["--http-listen", &format!("127.0.0.1:{http_port}"), "--instance-id", &instance])
             // Tests kill trackers: let the group notice a dead member quickly.
@@ -294,7 +307,7 @@ impl Tracker {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .expect("start sms-tracker");
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
         Self { child, http_port, log }
     }
 

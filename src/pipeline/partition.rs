@@ -2,34 +2,30 @@
 //! state, sweeps deadlines, and turns outcomes into output records for the sink.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use super::TopicNames;
-use super::sink::{Sink, SinkBatch};
+use super::clock::Clock;
+use super::failure::{Failures, PipelineError};
+use super::messages::{Process, SinkBatch, Stop};
+use super::rate_limit::RateLimitedWarning;
+use super::sink::Sink;
 use crate::domain::clock::{InputProgress, partition_clock};
 use crate::domain::output::render_status;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
-use crate::domain::{OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, snapshot};
+use crate::domain::{
+    InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, snapshot,
+};
 use crate::health::Health;
-use crate::kafka::records::{Destination, InputRecord, OutputRecord, Source};
-use crate::kafka::restore::Restorer;
+use crate::kafka::records::{Destination, InputRecord, OutputRecord};
+use crate::kafka::restore::StateRestore;
+use crate::kafka::topics::TopicNames;
 use crate::telemetry::{Metrics, PartitionMetrics};
 
 /// After this long without input the partition is taken to be caught up, and its clock follows
 /// the wall clock instead of the record timestamps.
 const IDLE_AFTER: Duration = Duration::from_secs(5);
-
-/// Records of this actor's partition, in offset order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Process(pub Vec<InputRecord>);
-
-/// Stop after everything queued before this message was handled.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Stop;
 
 /// What a partition actor shares with the rest of the pipeline.
 #[derive(Clone)]
@@ -38,7 +34,9 @@ pub struct PartitionContext {
     pub topics: Arc<TopicNames>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub restorer: Arc<Restorer>,
+    pub restorer: Arc<dyn StateRestore>,
+    pub clock: Arc<dyn Clock>,
+    pub failures: Failures,
     pub policy: Policy,
     pub sweep_interval: Duration,
 }
@@ -50,10 +48,11 @@ pub struct PartitionActor {
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
     restored: bool,
-    /// Per input topic (by [`Source`] index): the highest record timestamp seen, and when a
-    /// record last arrived. Together they make the partition's clock (see [`Self::clock`]).
+    /// Per input topic (by [`InputTopic`] index): the highest record timestamp seen, and when a
+    /// record last arrived (monotonic). Together they make the partition's clock (see
+    /// [`Self::clock`]).
     stream_time_ms: [i64; 2],
-    last_record: [Instant; 2],
+    last_record: [Duration; 2],
 }
 
 impl PartitionActor {
@@ -63,17 +62,19 @@ impl PartitionActor {
         Self {
             partition,
             state: PartitionState::new(shared.policy.clone()),
-            shared,
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
             stream_time_ms: [0; 2],
-            last_record: [Instant::now(); 2],
+            last_record: [shared.clock.monotonic(); 2],
+            shared,
         }
     }
 
     /// Restores the partition's state from the changelog; the mailbox waits meanwhile, so no
-    /// input of this partition is processed (and no deadline fires) before its state is back.
+    /// input of this partition is processed (and no deadline fires) before its state is back. If
+    /// it cannot be restored the actor reports the failure and stops: its records are then
+    /// dropped by the router, and its offsets never committed.
     fn restore(&mut self, ctx: &mut Context<Self>) {
         let partition = self.partition;
         let restorer = self.shared.restorer.clone();
@@ -81,7 +82,7 @@ impl PartitionActor {
         self.shared.metrics.partitions_restoring.inc();
         let restoring =
             async move { actix_rt::task::spawn_blocking(move || restorer.restore(partition, policy)).await };
-        ctx.wait(restoring.into_actor(self).map(move |result, actor, _ctx| {
+        ctx.wait(restoring.into_actor(self).map(move |result, actor, ctx| {
             actor.shared.metrics.partitions_restoring.dec();
             match result {
                 Ok(Ok(restored)) => {
@@ -96,11 +97,17 @@ impl PartitionActor {
                     actor.state = restored.state;
                     actor.partition_metrics.set_state(actor.state.counts());
                     actor.restored = true;
-                    actor.last_record = [Instant::now(); 2];
+                    actor.last_record = [actor.shared.clock.monotonic(); 2];
                     actor.shared.health.set_partition_ready(partition);
                 }
-                Ok(Err(error)) => crate::app::fail(&format!("cannot restore partition {partition}: {error}")),
-                Err(error) => crate::app::fail(&format!("restore of partition {partition} panicked: {error}")),
+                Ok(Err(source)) => {
+                    actor.shared.failures.report(PipelineError::Restore { partition, source });
+                    ctx.stop();
+                }
+                Err(_) => {
+                    actor.shared.failures.report(PipelineError::RestorePanicked { partition });
+                    ctx.stop();
+                }
             }
         }));
     }
@@ -108,20 +115,21 @@ impl PartitionActor {
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {
         let mut outputs = Vec::new();
         let mut next_offsets = [None; 2];
-        let wall = now_ms();
+        let wall = self.shared.clock.wall_ms();
+        let monotonic = self.shared.clock.monotonic();
         for record in records {
             self.partition_metrics.consumed[record.source.index()].inc();
             next_offsets[record.source.index()] = Some(record.offset + 1);
             let meta = RecordMeta { timestamp_ms: record.timestamp_ms.unwrap_or(wall), offset: record.offset };
             let source = record.source.index();
             self.stream_time_ms[source] = self.stream_time_ms[source].max(meta.timestamp_ms);
-            self.last_record[source] = Instant::now();
+            self.last_record[source] = monotonic;
             self.shared.metrics.processing_lag_seconds.observe((wall - meta.timestamp_ms).max(0) as f64 / 1000.0);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
             let parsed = match record.source {
-                Source::SentMessages => parse_sent_message(key, value),
-                Source::SubmitResponses => parse_submit_response(key, value),
+                InputTopic::SentMessages => parse_sent_message(key, value),
+                InputTopic::SubmitResponses => parse_submit_response(key, value),
             };
             let outcome = match parsed {
                 Ok(input) => self.state.apply(input, meta),
@@ -148,13 +156,18 @@ impl PartitionActor {
         (!batch.outputs.is_empty() || !batch.changelog.is_empty()).then_some(batch)
     }
 
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.shared.clock.wall_ms().max(0) as u64)
+    }
+
     /// See [`partition_clock`]: record time while input flows, wall time once caught up.
     fn clock(&self) -> i64 {
-        let inputs = Source::ALL.map(|source| InputProgress {
-            newest_record_ms: self.stream_time_ms[source.index()],
-            idle: self.last_record[source.index()].elapsed() >= IDLE_AFTER,
+        let now = self.shared.clock.monotonic();
+        let inputs = InputTopic::ALL.map(|input| InputProgress {
+            newest_record_ms: self.stream_time_ms[input.index()],
+            idle: now.saturating_sub(self.last_record[input.index()]) >= IDLE_AFTER,
         });
-        partition_clock(now_ms(), &inputs)
+        partition_clock(self.shared.clock.wall_ms(), &inputs)
     }
 
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
@@ -164,7 +177,7 @@ impl PartitionActor {
                 destination: Destination::Status(change.status),
                 partition: self.partition,
                 key: Some(change.id.as_bytes().to_vec()),
-                value: Some(render_status(&change, SystemTime::now())),
+                value: Some(render_status(&change, self.now())),
                 headers: Vec::new(),
             }),
             Outcome::Orphaned(parts) => outputs.extend(parts.into_iter().map(|part| self.orphan_letter(part))),
@@ -244,10 +257,6 @@ impl PartitionActor {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 impl Actor for PartitionActor {
     type Context = Context<Self>;
 
@@ -291,30 +300,6 @@ impl Handler<Stop> for PartitionActor {
     }
 }
 
-/// Logs at most once per interval, and says how many occurrences it left out.
-struct RateLimitedWarning {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLimitedWarning {
-    fn new(interval: Duration) -> Self {
-        Self { interval, last: None, suppressed: 0 }
-    }
-
-    /// `Some(suppressed since the last log)` if a line may be logged now.
-    fn ready(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last {
-            Some(last) if now.duration_since(last) < self.interval => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

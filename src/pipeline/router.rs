@@ -6,27 +6,9 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use futures::future::join_all;
 
-use super::partition::{PartitionActor, PartitionContext, Process, Stop};
-use super::sink::{Commit, Resume, SinkError};
+use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
+use super::partition::{PartitionActor, PartitionContext};
 use crate::kafka::records::InputRecord;
-
-/// A batch of consumed records of any assigned partitions, in consumption order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Dispatch(pub Vec<InputRecord>);
-
-/// Partitions newly assigned to this instance.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Assign(pub Vec<i32>);
-
-/// Give up every partition: drain, commit (unless the open transaction was aborted and the
-/// pipeline is rewinding), stop. Answers once all of that is done.
-#[derive(Message)]
-#[rtype(result = "Result<(), SinkError>")]
-pub struct RevokeAll {
-    pub commit: bool,
-}
 
 pub struct Router {
     partitions: HashMap<i32, Addr<PartitionActor>>,
@@ -100,7 +82,7 @@ impl Handler<RevokeAll> for Router {
     fn handle(&mut self, RevokeAll { commit }: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
         let stopping: Vec<_> = self.partitions.drain().map(|(_, actor)| actor.send(Stop)).collect();
         self.shared.metrics.assigned_partitions.set(0);
-        self.shared.health.set_assigned(&[]);
+        self.shared.health.set_rebalancing();
         let sink = self.shared.sink.clone();
         Box::pin(async move {
             // Each actor answers Stop only after it enqueued all its outputs to the sink, so the
@@ -110,8 +92,12 @@ impl Handler<RevokeAll> for Router {
             // No partition state is left, so nothing computed from an aborted transaction can
             // reach the sink any more: the next assignment restores from the changelog and
             // consumes from the committed offsets, which is what a rewind would do.
-            let _ = sink.send(Resume).await;
+            let _ = sink.send(Reset).await;
             committed
         })
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

@@ -1,0 +1,76 @@
+//! The router with real partition actors over an in-memory producer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::health::Health;
+use crate::pipeline::clock::ManualClock;
+use crate::pipeline::messages::{Assign, Dispatch, RevokeAll};
+use crate::pipeline::test_kit::{
+    FakeRestorer, Ledger, START_MS, TestSink, eventually, part, partition_context, sent, statuses,
+};
+
+const NEVER: Duration = Duration::from_secs(3600);
+
+fn start(sink: &TestSink) -> (Addr<Router>, Arc<Health>) {
+    let clock = Arc::new(ManualClock::starting_at(START_MS));
+    let context = partition_context(sink, FakeRestorer::default(), clock);
+    let health = context.health.clone();
+    let workers = vec![Arbiter::current(), Arbiter::current()];
+    let router = Router::create(|ctx| {
+        ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
+        Router::new(workers, context)
+    });
+    (router, health)
+}
+
+fn complete(partition: i32, id: &str, offset: i64) -> Vec<InputRecord> {
+    vec![sent(partition, offset, id, START_MS), part(partition, offset, id, 1, 1, START_MS)]
+}
+
+#[actix_rt::test]
+async fn a_batch_is_split_by_partition_and_records_of_unassigned_partitions_are_dropped() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    let (router, health) = start(&sink);
+    router.send(Assign(vec![0, 1])).await.unwrap();
+    let mut records = complete(0, "m0", 0);
+    records.extend(complete(1, "m1", 0));
+    records.extend(complete(2, "not-ours", 0));
+    router.send(Dispatch(records)).await.unwrap();
+    eventually("both partitions restored", || health.is_ready()).await;
+    router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
+
+    let ledger = sink.ledger();
+    let mut published = statuses(&ledger.records("status"));
+    published.sort();
+    assert_eq!(published, [("m0".into(), "SENT".into()), ("m1".into(), "SENT".into())]);
+    assert!(!ledger.offsets().keys().any(|(_, p)| *p == 2), "an unassigned partition's offsets are never committed");
+}
+
+#[actix_rt::test]
+async fn revoking_commits_what_was_processed_and_stops_every_partition() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    let (router, health) = start(&sink);
+    router.send(Assign(vec![0])).await.unwrap();
+    router.send(Dispatch(complete(0, "before", 0))).await.unwrap();
+    router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
+    assert_eq!(sink.ledger().committed.len(), 1, "committed before giving the partition up");
+    assert!(!health.is_ready() && health.assigned().is_empty(), "no partitions: not ready");
+
+    router.send(Dispatch(complete(0, "after", 1))).await.unwrap();
+    sink.addr.send(crate::pipeline::messages::Commit).await.unwrap().unwrap();
+    assert_eq!(statuses(&sink.ledger().records("status")), [("before".into(), "SENT".into())]);
+}
+
+#[actix_rt::test]
+async fn revoking_without_a_commit_aborts_what_the_dropped_state_produced() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    let (router, _health) = start(&sink);
+    router.send(Assign(vec![0])).await.unwrap();
+    router.send(Dispatch(complete(0, "computed-from-aborted-state", 0))).await.unwrap();
+    router.send(RevokeAll { commit: false }).await.unwrap().unwrap();
+    let ledger = sink.ledger();
+    assert!(ledger.committed.is_empty());
+    assert_eq!(ledger.aborts, 1, "the open transaction is aborted, not left for the next commit");
+}

@@ -1,0 +1,342 @@
+//! The source: polls both input topics on a dedicated OS thread (librdkafka's poll and rebalance
+//! callbacks block), batches records and hands them to the router with bounded in-flight
+//! batches, so a slow pipeline slows consumption instead of filling memory. Its inbox takes
+//! [`SourceCommand`]s: a rewind from the sink, a stop from `run`.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use futures::executor::block_on;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
+
+use super::failure::PipelineError;
+use super::messages::{Assign, Dispatch, RevokeAll, SinkError, SourceCommand};
+
+use super::router::Router;
+use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
+use crate::kafka::records::InputRecord;
+use crate::kafka::topics::TopicNames;
+use crate::telemetry::Metrics;
+
+/// The group consumer of both inputs.
+pub type GroupConsumer = BaseConsumer<RebalanceHandler>;
+
+/// How many dispatched batches may be in the pipeline at once.
+const MAX_IN_FLIGHT_BATCHES: usize = 3;
+
+/// Reacts to rebalances on the source thread, inside `poll`, before librdkafka changes the
+/// assignment: on revoke everything processed is committed first; on assign the partition actors
+/// exist before the first record of their partition arrives. A failure here cannot be returned
+/// from librdkafka's callback: it is kept until `poll` returns, and the source then ends.
+pub struct RebalanceHandler {
+    router: OnceLock<Addr<Router>>,
+    topics: Arc<TopicNames>,
+    metrics: Arc<Metrics>,
+    failure: Mutex<Option<PipelineError>>,
+}
+
+impl RebalanceHandler {
+    pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>) -> Self {
+        Self { router: OnceLock::new(), topics, metrics, failure: Mutex::new(None) }
+    }
+
+    /// Connects the handler to the router; called once, before the first poll.
+    pub fn set_router(&self, router: Addr<Router>) {
+        let _ = self.router.set(router);
+    }
+
+    fn fail(&self, error: PipelineError) {
+        self.failure.lock().expect("failure lock").get_or_insert(error);
+    }
+
+    fn take_failure(&self) -> Option<PipelineError> {
+        self.failure.lock().expect("failure lock").take()
+    }
+
+    fn assign(&self, assignment: &TopicPartitionList) -> Result<(), PipelineError> {
+        let partitions = co_partitioned(assignment, &self.topics)?;
+        tracing::info!(?partitions, "Partitions assigned");
+        let router = self.router.get().ok_or(PipelineError::StageStopped("router"))?;
+        block_on(router.send(Assign(partitions))).map_err(|_| PipelineError::StageStopped("router"))
+    }
+}
+
+impl ClientContext for RebalanceHandler {
+    /// Consumer lag per assigned input partition, from librdkafka's statistics. librdkafka's own
+    /// `consumer_lag` counts from the consumer's committed offset, which never moves here
+    /// (offsets are committed by the producer's transactions), so lag is computed from the
+    /// position instead.
+    fn stats(&self, statistics: Statistics) {
+        let mut lags = Vec::new();
+        for topic in [&self.topics.sent, &self.topics.responses] {
+            let Some(stats) = statistics.topics.get(topic.as_str()) else { continue };
+            for partition in stats.partitions.values().filter(|p| p.partition >= 0 && p.desired) {
+                let end = if partition.ls_offset >= 0 { partition.ls_offset } else { partition.hi_offset };
+                if end >= 0 && partition.app_offset >= 0 {
+                    lags.push((topic.as_str(), partition.partition, (end - partition.app_offset).max(0)));
+                }
+            }
+        }
+        self.metrics.set_consumer_lag(&lags);
+    }
+
+    /// librdkafka reports every lost connection as an error, though it reconnects by itself.
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Kafka client error; librdkafka retries on its own");
+    }
+}
+
+impl ConsumerContext for RebalanceHandler {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = partitions.count(), "Partitions revoked: committing before giving them up");
+                if let Some(router) = self.router.get()
+                    && let Err(error) = revoke_all(router)
+                {
+                    self.fail(error);
+                }
+            }
+            Rebalance::Assign(assignment) => {
+                self.metrics.rebalances.inc();
+                if let Err(error) = self.assign(assignment) {
+                    self.fail(error);
+                }
+            }
+            Rebalance::Error(error) => tracing::error!(%error, "Rebalance failed"),
+        }
+    }
+}
+
+/// Drains, commits and stops every partition actor. An aborted final transaction loses nothing:
+/// whoever owns the partitions next resumes from the last commit.
+fn revoke_all(router: &Addr<Router>) -> Result<(), PipelineError> {
+    match block_on(router.send(RevokeAll { commit: true })) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(SinkError::Aborted(error))) => {
+            tracing::warn!(%error, "Final transaction before revoking aborted; the next owner reprocesses it");
+            Ok(())
+        }
+        Ok(Err(error)) => Err(PipelineError::CommitBeforeRevoke(error)),
+        Err(_) => Err(PipelineError::StageStopped("router")),
+    }
+}
+
+/// The partitions of an assignment, which must be the same for both input topics.
+fn co_partitioned(assignment: &TopicPartitionList, topics: &TopicNames) -> Result<Vec<i32>, PipelineError> {
+    let of = |topic: &str| {
+        let mut partitions: Vec<i32> =
+            assignment.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect();
+        partitions.sort_unstable();
+        partitions
+    };
+    let (sent, responses) = (of(&topics.sent), of(&topics.responses));
+    if sent != responses {
+        return Err(PipelineError::NotCoPartitioned {
+            sent_topic: topics.sent.clone(),
+            sent,
+            responses_topic: topics.responses.clone(),
+            responses,
+        });
+    }
+    Ok(sent)
+}
+
+/// The source thread's inputs and outputs.
+pub struct Source {
+    pub consumer: Arc<GroupConsumer>,
+    pub router: Addr<Router>,
+    pub topics: Arc<TopicNames>,
+    pub max_batch: usize,
+    pub inbox: Receiver<SourceCommand>,
+}
+
+impl Source {
+    /// Polls until told to stop or until something fails; either way it then commits what was
+    /// processed and leaves the group, as a graceful shutdown does.
+    pub fn run(self) -> Result<(), PipelineError> {
+        let mut in_flight = VecDeque::new();
+        let result = self.consume(&mut in_flight);
+        tracing::info!("Source stopping: committing processed records and leaving the group");
+        for batch in in_flight {
+            let _ = block_on(batch);
+        }
+        if let Err(error) = revoke_all(&self.router) {
+            tracing::warn!(%error, "Final commit failed; the next owner resumes from the last commit");
+        }
+        leave_group(&self.consumer);
+        result
+    }
+
+    fn consume(
+        &self,
+        in_flight: &mut VecDeque<actix::prelude::Request<Router, Dispatch>>,
+    ) -> Result<(), PipelineError> {
+        self.consumer.subscribe(&[&self.topics.sent, &self.topics.responses]).map_err(PipelineError::Consumer)?;
+        loop {
+            match self.inbox.try_recv() {
+                Ok(SourceCommand::Stop) | Err(TryRecvError::Disconnected) => return Ok(()),
+                Ok(SourceCommand::Rewind) => {
+                    for batch in in_flight.drain(..) {
+                        let _ = block_on(batch);
+                    }
+                    self.rewind_to_committed()?;
+                    continue;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let batch = self.poll_batch();
+            if let Some(failure) = self.consumer.context().take_failure() {
+                return Err(failure);
+            }
+            let batch = batch?;
+            if batch.is_empty() {
+                continue;
+            }
+            in_flight.push_back(self.router.send(Dispatch(batch)));
+            while in_flight.len() >= MAX_IN_FLIGHT_BATCHES {
+                if let Some(oldest) = in_flight.pop_front() {
+                    let _ = block_on(oldest);
+                }
+            }
+        }
+    }
+
+    /// Waits briefly for the first record, then takes what is already fetched, up to `max_batch`.
+    fn poll_batch(&self) -> Result<Vec<InputRecord>, PipelineError> {
+        let mut batch = Vec::new();
+        let mut timeout = Duration::from_millis(100);
+        while batch.len() < self.max_batch {
+            match self.consumer.poll(timeout) {
+                None => break,
+                Some(Ok(message)) => {
+                    batch.push(InputRecord::from_message(self.topics.input_of(message.topic()), &message));
+                }
+                Some(Err(error)) if is_fatal(&error) => return Err(PipelineError::Consumer(error)),
+                Some(Err(error)) => tracing::warn!(%error, "Consumer error; librdkafka retries on its own"),
+            }
+            timeout = Duration::ZERO;
+        }
+        Ok(batch)
+    }
+
+    /// After an aborted transaction: drop every partition's state (it includes aborted changes),
+    /// move the input positions back to the committed offsets and restore state from the
+    /// changelog. The abort usually comes from a broker outage, which may not be over: fetching
+    /// the committed offsets and seeking are retried with backoff, and only a broker gone for
+    /// [`BROKER_OUTAGE_LIMIT`] ends the process.
+    fn rewind_to_committed(&self) -> Result<(), PipelineError> {
+        // Without a commit nothing can fail but the router itself.
+        let _nothing_committed = block_on(self.router.send(RevokeAll { commit: false }))
+            .map_err(|_| PipelineError::StageStopped("router"))?;
+        let mut backoff = Backoff::new(BROKER_OUTAGE_LIMIT);
+        let partitions = loop {
+            let error = match seek_to_committed(&self.consumer) {
+                Ok(partitions) => break partitions,
+                Err(error) => error,
+            };
+            let Some(delay) = backoff.next_delay() else { return Err(PipelineError::Rewind(error)) };
+            tracing::warn!(%error, retry_in = ?delay, "Rewind to the committed offsets failed; retrying");
+            std::thread::sleep(delay);
+        };
+        if partitions.count() == 0 {
+            // Mid-rebalance: the next assignment starts from the committed offsets anyway.
+            return Ok(());
+        }
+        let partitions = co_partitioned(&partitions, &self.topics)?;
+        tracing::info!(?partitions, "Rewound to committed offsets; restoring state");
+        block_on(self.router.send(Assign(partitions))).map_err(|_| PipelineError::StageStopped("router"))
+    }
+}
+
+/// Closes the consumer so it leaves the group now: otherwise the group waits a whole session
+/// timeout for this member before a restarted or other instance gets its partitions. (Dropping
+/// the consumer would close it too, but other components still hold it when the process ends.)
+fn leave_group(consumer: &GroupConsumer) {
+    if let Err(error) = consumer.close_queue() {
+        tracing::warn!(%error, "Could not close the consumer; the group notices after the session timeout");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Closing runs through the poll queue (it may call the rebalance handler once more).
+    while !consumer.closed() && Instant::now() < deadline {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+}
+
+/// Seeks every assigned input partition to its committed offset; returns the assignment.
+fn seek_to_committed(consumer: &GroupConsumer) -> Result<TopicPartitionList, KafkaError> {
+    let assignment = consumer.assignment()?;
+    if assignment.count() == 0 {
+        return Ok(assignment);
+    }
+    let committed = consumer.committed_offsets(assignment.clone(), Duration::from_secs(30))?;
+    let mut positions = TopicPartitionList::new();
+    for element in committed.elements() {
+        // No committed offset yet: start over from the beginning, as auto.offset.reset does.
+        let offset = match element.offset() {
+            Offset::Offset(offset) => Offset::Offset(offset),
+            _ => Offset::Beginning,
+        };
+        positions.add_partition_offset(element.topic(), element.partition(), offset)?;
+    }
+    if positions.count() != assignment.count() {
+        return Err(KafkaError::Seek(format!(
+            "committed offsets for {} of {} assigned partitions",
+            positions.count(),
+            assignment.count()
+        )));
+    }
+    let positions = consumer.seek_partitions(positions, Duration::from_secs(30))?;
+    if let Some(failed) = positions.elements().iter().find(|e| e.error().is_err()) {
+        return Err(KafkaError::Seek(format!("{} [{}]: {:?}", failed.topic(), failed.partition(), failed.error())));
+    }
+    Ok(assignment)
+}
+
+/// A fatal consumer error (e.g. a static member fenced by another with its `group.instance.id`)
+/// leaves the consumer unusable: the process must restart.
+fn is_fatal(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(error, KafkaError::MessageConsumptionFatal(_))
+        || matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::Fenced))
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::types::RDKafkaErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn a_fenced_static_member_is_fatal_but_a_broker_outage_is_not() {
+        assert!(is_fatal(&KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::FencedInstanceId)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::BrokerTransportFailure)));
+        assert!(!is_fatal(&KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown)));
+    }
+
+    #[test]
+    fn an_assignment_must_hold_the_same_partitions_of_both_inputs() {
+        let topics = TopicNames {
+            sent: "s".into(),
+            responses: "r".into(),
+            status: "o".into(),
+            dead_letter: "d".into(),
+            changelog: "c".into(),
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in [1, 0] {
+            tpl.add_partition("s", p);
+            tpl.add_partition("r", p);
+        }
+        assert_eq!(co_partitioned(&tpl, &topics).unwrap(), vec![0, 1]);
+        tpl.add_partition("s", 2);
+        let error = co_partitioned(&tpl, &topics).unwrap_err().to_string();
+        assert!(error.contains("not co-partitioned"), "{error}");
+    }
+}
