@@ -28,13 +28,8 @@ const UNDECIDED_TRANSACTION_WAIT: Duration = Duration::from_secs(180);
 /// Why a partition's state could not be restored (after retrying for several minutes).
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("reading changelog {topic} [{partition}] failed: {source}")]
-    Kafka {
-        topic: String,
-        partition: i32,
-        #[source]
-        source: KafkaError,
-    },
+    #[error("reading changelog {topic} [{partition}] failed: {error}")]
+    Kafka { topic: String, partition: i32, error: KafkaError },
     #[error(
         "changelog {topic} [{partition}] made no progress for {waited:?} at offset {position} of {high} (a transaction that is never decided?)"
     )]
@@ -85,7 +80,7 @@ impl StateRestore for Restorer {
 impl Restorer {
     fn restore_once(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
         let started = Instant::now();
-        let kafka = |source| RestoreError::Kafka { topic: self.changelog_topic.clone(), partition, source };
+        let kafka = |error| RestoreError::Kafka { topic: self.changelog_topic.clone(), partition, error };
         self.wait_for_stable_offsets(partition).map_err(kafka)?;
         let consumer: BaseConsumer = self.client.create().map_err(kafka)?;
         let mut uncommitted = self.client.clone();

@@ -2,6 +2,9 @@
 //! (dropping work it can no longer do right); [`crate::app::run`] receives it, stops the pipeline
 //! as on SIGTERM and returns it, so `main` exits non-zero and Kubernetes restarts the pod. Nothing
 //! is lost: what was not committed is aborted by the broker and processed again after the restart.
+//!
+//! Each message includes its cause's text, and no variant marks a `#[source]`, so a log line
+//! (`{:#}` walks the chain) says the cause once.
 
 use rdkafka::error::KafkaError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -11,12 +14,8 @@ use crate::kafka::restore::RestoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("cannot restore partition {partition}: {source}")]
-    Restore {
-        partition: i32,
-        #[source]
-        source: RestoreError,
-    },
+    #[error("cannot restore partition {partition}: {error}")]
+    Restore { partition: i32, error: RestoreError },
     #[error("restoring partition {partition} panicked")]
     RestorePanicked { partition: i32 },
     #[error(
@@ -24,13 +23,13 @@ pub enum PipelineError {
     )]
     NotCoPartitioned { sent_topic: String, sent: Vec<i32>, responses_topic: String, responses: Vec<i32> },
     #[error("transactions cannot go on: {0}")]
-    Sink(#[source] SinkError),
+    Sink(SinkError),
     #[error("commit before giving up partitions failed: {0}")]
-    CommitBeforeRevoke(#[source] SinkError),
+    CommitBeforeRevoke(SinkError),
     #[error("group consumer failed: {0}")]
-    Consumer(#[source] KafkaError),
+    Consumer(KafkaError),
     #[error("rewind to the committed offsets failed: {0}")]
-    Rewind(#[source] KafkaError),
+    Rewind(KafkaError),
     #[error("the {0} stopped unexpectedly")]
     StageStopped(&'static str),
 }

@@ -100,8 +100,8 @@ impl PartitionActor {
                     actor.last_record = [actor.shared.clock.monotonic(); 2];
                     actor.shared.health.set_partition_ready(partition);
                 }
-                Ok(Err(source)) => {
-                    actor.shared.failures.report(PipelineError::Restore { partition, source });
+                Ok(Err(error)) => {
+                    actor.shared.failures.report(PipelineError::Restore { partition, error });
                     ctx.stop();
                 }
                 Err(_) => {

@@ -85,9 +85,14 @@ impl ClientContext for RebalanceHandler {
         self.metrics.set_consumer_lag(&lags);
     }
 
-    /// librdkafka reports every lost connection as an error, though it reconnects by itself.
+    /// librdkafka reports every lost connection as an error, though it reconnects by itself. A
+    /// fatal one also reaches `poll`, which ends the source.
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "Kafka client error; librdkafka retries on its own");
+        if is_fatal(&error) {
+            tracing::error!(%error, reason, "Fatal consumer error");
+        } else {
+            tracing::warn!(%error, reason, "Kafka client error; librdkafka retries on its own");
+        }
     }
 }
 
