@@ -13,8 +13,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError, mpsc};
 use std::thread::JoinHandle;
@@ -127,20 +126,11 @@ impl InProcessTracker {
 
     /// `(status code, body)` of a GET on the tracker's HTTP server.
     fn http_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Some((status, body))
+        support::http_get(self.http_port, path)
     }
 
-    /// The value of an unlabelled or fully labelled metric line, e.g. `name{label="x"}`.
     fn metric(&self, series: &str) -> Option<f64> {
-        let (_, body) = self.http_get("/metrics")?;
-        body.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        support::metric(self.http_port, series)
     }
 }
 

@@ -319,20 +319,12 @@ impl Tracker {
 
     /// `(status code, body)` of a GET on the tracker's HTTP server.
     pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        Some((status, body))
+        http_get(self.http_port, path)
     }
 
     /// The value of an unlabelled or fully labelled metric line, e.g. `name{label="x"}`.
     pub fn metric(&self, series: &str) -> Option<f64> {
-        let (_, body) = self.http_get("/metrics")?;
-        body.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        metric(self.http_port, series)
     }
 
     pub fn logs(&self) -> String {
@@ -481,3 +473,21 @@ pub fn assert_exactly_once(scenario: &Scenario, summary: &serde_json::Value, id_
 
 /// A real Prometheus server and promtool (tests/observability.rs).
 pub mod prometheus;
+
+/// `(status code, body)` of a GET on a local tracker's HTTP server.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// The value of an unlabelled or fully labelled metric line, e.g. `name{label="x"}`.
+pub fn metric(port: u16, series: &str) -> Option<f64> {
+    let (_, body) = http_get(port, "/metrics")?;
+    body.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
