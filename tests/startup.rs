@@ -59,10 +59,10 @@ fn the_tracker_has_no_fault_injection_option() {
     assert!(help.status.success());
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--bootstrap-servers"), "{help}");
-    let help = help.to_lowercase();
-    for marker in ["--fault", "fault-", "fault_", "fault injection"] {
-        assert!(!help.contains(marker), "{marker} in {help}");
-    }
+    // A word starting with "fault" ("default" is fine).
+    let words = help.to_lowercase();
+    let mut words = words.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'));
+    assert!(!words.any(|word| word.trim_start_matches('-').starts_with("fault")), "{help}");
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_sms-tracker"))
         .args(["--fault-abort-every", "3", "--help"])
         .output()
