@@ -146,6 +146,7 @@ impl Config {
             submit_timeout_ms: (self.submit_timeout_seconds as i64).saturating_mul(1000),
             retention_ms: (self.retention_seconds as i64).saturating_mul(1000),
             retryable: self.retryable_command_statuses.0.clone(),
+            delivery: None,
         }
     }
 

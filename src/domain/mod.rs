@@ -2,6 +2,7 @@
 //! on its own; the rest of the crate feeds it records and publishes what it returns.
 
 pub mod clock;
+pub mod delivery;
 pub mod input_topic;
 pub mod output;
 pub mod shards;
@@ -10,6 +11,7 @@ pub mod snapshot;
 pub mod state;
 pub mod wire;
 
+pub use delivery::{DeliveryPolicy, MatchedReceipt, PartReceipt, ReceiptOutcome, ReceiptParts};
 pub use input_topic::InputTopic;
 pub use state::{
     Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,

@@ -75,6 +75,13 @@ struct PartOutput<'a> {
     command_status: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     supplier_message_id: Option<&'a str>,
+    /// The part's delivery receipt: SMPP `stat`, `err` and `done date`, where one arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stat: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    err: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done_date: Option<&'a str>,
 }
 
 impl<'a> From<&'a PartView> for PartOutput<'a> {
@@ -83,6 +90,9 @@ impl<'a> From<&'a PartView> for PartOutput<'a> {
             part_number: part.number,
             command_status: part.command_status,
             supplier_message_id: part.supplier_message_id.as_deref(),
+            stat: part.receipt.as_ref().map(|r| &*r.stat),
+            err: part.receipt.as_ref().and_then(|r| r.err.as_deref()),
+            done_date: part.receipt.as_ref().and_then(|r| r.done_date.as_deref()),
         }
     }
 }
@@ -154,8 +164,8 @@ mod tests {
                 .to_vec()
                 .into_boxed_slice(),
             parts: vec![
-                PartView { number: 1, command_status: Some(0), supplier_message_id: Some("A".into()) },
-                PartView { number: 2, command_status: None, supplier_message_id: None },
+                PartView { number: 1, command_status: Some(0), supplier_message_id: Some("A".into()), receipt: None },
+                PartView { number: 2, command_status: None, supplier_message_id: None, receipt: None },
             ],
             sent_at_ms: 0,
         };
@@ -184,7 +194,7 @@ mod tests {
                 status: Status::Failed,
                 description: "Part 1/1 rejected: \"quoted\"".into(),
                 message: message.as_bytes().to_vec().into_boxed_slice(),
-                parts: vec![PartView { number: 1, command_status: Some(11), supplier_message_id: None }],
+                parts: vec![PartView { number: 1, command_status: Some(11), supplier_message_id: None, receipt: None }],
                 sent_at_ms: 0,
             };
             let at = UNIX_EPOCH + Duration::from_millis(1_764_064_800_123);

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::delivery::PartReceipt;
 use super::state::{Closed, Entry, OpenMessage, PartOutcome, PartSlot, Status};
 
 const VERSION: u32 = 1;
@@ -35,7 +36,16 @@ struct OpenSnapshot<'a> {
     /// 0 no response, 1 retrying, 2 accepted, 3 rejected.
     #[serde(default)]
     parts: Vec<PartSnapshot>,
+    /// When SENT was published, for a message waiting for its delivery receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sent_at: Option<i64>,
+    /// Per part, its receipt `[stat, err, done date]` or null; empty when no part has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    receipts: Vec<Option<ReceiptSnapshot>>,
 }
+
+/// `[stat, err, done date]`.
+type ReceiptSnapshot = (String, Option<String>, Option<String>);
 
 /// `[state, command_status, supplier message id, supplier, offset]`.
 type PartSnapshot = (u8, u32, Option<String>, Option<String>, i64);
@@ -56,6 +66,8 @@ pub fn encode(entry: &Entry) -> Vec<u8> {
                 message_ts: open.message_ts,
                 first_seen_ts: open.first_seen_ts,
                 parts: open.parts.iter().map(encode_part).collect(),
+                sent_at: open.sent_at_ms,
+                receipts: encode_receipts(&open.parts),
             }),
             closed: None,
             at: None,
@@ -81,6 +93,16 @@ fn encode_part(slot: &PartSlot) -> PartSnapshot {
     }
 }
 
+fn encode_receipts(parts: &[PartSlot]) -> Vec<Option<ReceiptSnapshot>> {
+    if parts.iter().all(|slot| slot.receipt.is_none()) {
+        return Vec::new();
+    }
+    let encode = |r: &PartReceipt| {
+        (r.stat.to_string(), r.err.as_deref().map(str::to_owned), r.done_date.as_deref().map(str::to_owned))
+    };
+    parts.iter().map(|slot| slot.receipt.as_deref().map(encode)).collect()
+}
+
 fn decode_part(
     (state, status, id, supplier, offset): (u8, u32, Option<String>, Option<String>, i64),
 ) -> Result<PartSlot, SnapshotError> {
@@ -91,7 +113,7 @@ fn decode_part(
         (3, _) => PartOutcome::Rejected(status),
         (state, _) => return Err(SnapshotError(format!("invalid part state {state}"))),
     };
-    Ok(PartSlot { outcome, supplier: supplier.map(Into::into), offset })
+    Ok(PartSlot { outcome, supplier: supplier.map(Into::into), offset, receipt: None })
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Entry, SnapshotError> {
@@ -100,13 +122,26 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, SnapshotError> {
         return Err(SnapshotError(format!("version {} is not {VERSION}", snapshot.v)));
     }
     if let Some(open) = snapshot.open {
-        let parts = open.parts.into_iter().map(decode_part).collect::<Result<Vec<_>, _>>()?.into_boxed_slice();
+        let mut parts = open.parts.into_iter().map(decode_part).collect::<Result<Vec<_>, _>>()?.into_boxed_slice();
+        if !open.receipts.is_empty() && open.receipts.len() != parts.len() {
+            return Err(SnapshotError(format!("{} receipts for {} parts", open.receipts.len(), parts.len())));
+        }
+        for (slot, receipt) in parts.iter_mut().zip(open.receipts) {
+            slot.receipt = receipt.map(|(stat, err, done_date)| {
+                Box::new(PartReceipt {
+                    stat: stat.into(),
+                    err: err.map(Into::into),
+                    done_date: done_date.map(Into::into),
+                })
+            });
+        }
         let message = open.message.map(|m| m.get().as_bytes().to_vec().into_boxed_slice());
         return Ok(Entry::Open(Box::new(OpenMessage {
             message,
             message_ts: open.message_ts,
             first_seen_ts: open.first_seen_ts,
             parts,
+            sent_at_ms: open.sent_at,
         })));
     }
     match (snapshot.closed.as_deref(), snapshot.at) {
@@ -132,15 +167,33 @@ mod tests {
             "[A-Za-z0-9\"\\\\]{1,12}".prop_map(|s| PartOutcome::Accepted(s.into())),
             any::<u32>().prop_map(PartOutcome::Rejected),
         ];
-        let part = (outcome, prop::option::of("[a-z-]{1,10}"), any::<i64>())
-            .prop_map(|(outcome, supplier, offset)| PartSlot { outcome, supplier: supplier.map(Into::into), offset });
+        let receipt = prop::option::of(
+            ("[A-Z]{7}", prop::option::of("[0-9a-z\"]{0,3}"), prop::option::of("[0-9]{10}")).prop_map(
+                |(stat, err, done_date)| {
+                    Box::new(PartReceipt {
+                        stat: stat.into(),
+                        err: err.map(Into::into),
+                        done_date: done_date.map(Into::into),
+                    })
+                },
+            ),
+        );
+        let part = (outcome, prop::option::of("[a-z-]{1,10}"), any::<i64>(), receipt).prop_map(
+            |(outcome, supplier, offset, receipt)| PartSlot {
+                outcome,
+                supplier: supplier.map(Into::into),
+                offset,
+                receipt,
+            },
+        );
         let open = (
             prop::option::of("[a-z\"\\\\é ]{0,20}"),
             prop::option::of(any::<i64>()),
             any::<i64>(),
             prop::collection::vec(part, 0..5),
+            prop::option::of(any::<i64>()),
         )
-            .prop_map(|(text, message_ts, first_seen_ts, parts)| {
+            .prop_map(|(text, message_ts, first_seen_ts, parts, sent_at_ms)| {
                 let message = text.map(|t| {
                     serde_json::to_vec(&serde_json::json!({"id":"x","status":"PENDING","text":t}))
                         .unwrap()
@@ -151,6 +204,7 @@ mod tests {
                     message_ts,
                     first_seen_ts,
                     parts: parts.into_boxed_slice(),
+                    sent_at_ms,
                 }))
             });
         let closed = (
@@ -158,6 +212,9 @@ mod tests {
                 Just(Closed::Published(Status::Sent)),
                 Just(Closed::Published(Status::Failed)),
                 Just(Closed::Published(Status::Expired)),
+                Just(Closed::Published(Status::Delivered)),
+                Just(Closed::Published(Status::Undelivered)),
+                Just(Closed::Published(Status::DeliveryUnknown)),
                 Just(Closed::Cancelled)
             ],
             any::<i64>(),
@@ -181,6 +238,7 @@ mod tests {
             message_ts: Some(1),
             first_seen_ts: 1,
             parts: Box::default(),
+            sent_at_ms: None,
         }));
         let Entry::Open(open) = decode(&encode(&entry)).unwrap() else { panic!("open") };
         assert_eq!(open.message.as_deref(), Some(&message[..]));

@@ -17,10 +17,11 @@ use std::collections::hash_map::Entry as MapEntry;
 // still random per process; the ids come from the operator's own gateway.
 use foldhash::HashSet;
 
+use super::delivery::{DeliveryPolicy, MatchedReceipt, PartReceipt, ReceiptOutcome};
 use super::shards::ShardedMap;
 use super::smpp;
 pub use super::wire::MessageId;
-use super::wire::{Input, PartResponse, RecordError, RecordErrorKind};
+use super::wire::{Input, PartResponse, RecordError, RecordErrorKind, registered_delivery};
 
 /// Timeouts and the retryable errors: how long to wait, and for what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +33,18 @@ pub struct Policy {
     pub retention_ms: i64,
     /// `command_status` values the gateway retries; any other non-zero status fails the message.
     pub retryable: Vec<u32>,
+    /// Receipt tracking, when on: SENT is then followed by one delivery outcome.
+    pub delivery: Option<DeliveryPolicy>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { submit_timeout_ms: 300_000, retention_ms: 3_600_000, retryable: smpp::DEFAULT_RETRYABLE.to_vec() }
+        Self {
+            submit_timeout_ms: 300_000,
+            retention_ms: 3_600_000,
+            retryable: smpp::DEFAULT_RETRYABLE.to_vec(),
+            delivery: None,
+        }
     }
 }
 
@@ -46,22 +54,36 @@ impl Policy {
     }
 }
 
-/// A terminal status the tracker publishes.
+/// A status the tracker publishes. SENT, FAILED and EXPIRED end the submit; with receipt
+/// tracking on, SENT is followed by exactly one of the delivery outcomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     Sent,
     Failed,
     Expired,
+    Delivered,
+    Undelivered,
+    DeliveryUnknown,
 }
 
 impl Status {
-    pub const ALL: [Status; 3] = [Status::Sent, Status::Failed, Status::Expired];
+    pub const ALL: [Status; 6] = [
+        Status::Sent,
+        Status::Failed,
+        Status::Expired,
+        Status::Delivered,
+        Status::Undelivered,
+        Status::DeliveryUnknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "SENT",
             Status::Failed => "FAILED",
             Status::Expired => "EXPIRED",
+            Status::Delivered => "DELIVERED",
+            Status::Undelivered => "UNDELIVERED",
+            Status::DeliveryUnknown => "DELIVERY_UNKNOWN",
         }
     }
 
@@ -98,6 +120,8 @@ pub struct OpenMessage {
     pub first_seen_ts: i64,
     /// One slot per part, sized by the first response seen (which fixes `totalParts`).
     pub parts: Box<[PartSlot]>,
+    /// When SENT was published, if the message now waits for its delivery receipts.
+    pub sent_at_ms: Option<i64>,
 }
 
 /// What is known about one SMPP part of a message.
@@ -108,6 +132,9 @@ pub struct PartSlot {
     pub supplier: Option<Box<str>>,
     /// Input offset of that response, for orphan dead letters.
     pub offset: i64,
+    /// The part's deciding (first final) or latest intermediate delivery receipt. Boxed: most
+    /// slots never hold one at the same time as the rest of the message.
+    pub receipt: Option<Box<PartReceipt>>,
 }
 
 /// The state of one part. The first decisive response (success or permanent error) wins.
@@ -135,7 +162,12 @@ impl PartOutcome {
 
 impl OpenMessage {
     fn deadline(&self, policy: &Policy) -> i64 {
-        self.message_ts.unwrap_or(self.first_seen_ts).saturating_add(policy.submit_timeout_ms)
+        match (self.sent_at_ms, &policy.delivery) {
+            (Some(sent_at), Some(delivery)) => sent_at.saturating_add(delivery.timeout_ms),
+            // Tracking turned off since SENT: nothing more to wait for.
+            (Some(sent_at), None) => sent_at,
+            (None, _) => self.message_ts.unwrap_or(self.first_seen_ts).saturating_add(policy.submit_timeout_ms),
+        }
     }
 
     fn parts_view(&self) -> Vec<PartView> {
@@ -149,6 +181,7 @@ impl OpenMessage {
                     PartOutcome::Accepted(id) => Some(id.clone()),
                     _ => None,
                 },
+                receipt: slot.receipt.as_deref().cloned(),
             })
             .collect()
     }
@@ -164,6 +197,7 @@ impl Entry {
 
     fn kind(&self) -> Kind {
         match self {
+            Entry::Open(open) if open.sent_at_ms.is_some() => Kind::AwaitingReceipts,
             Entry::Open(open) if open.message.is_some() => Kind::Pending,
             Entry::Open(_) => Kind::AwaitingMessage,
             Entry::Closed { .. } => Kind::Marker,
@@ -178,6 +212,8 @@ pub struct PartView {
     /// `None` if no response arrived for the part.
     pub command_status: Option<u32>,
     pub supplier_message_id: Option<Box<str>>,
+    /// The part's delivery receipt, if one arrived.
+    pub receipt: Option<PartReceipt>,
 }
 
 /// A status change to publish.
@@ -215,16 +251,33 @@ pub enum Ignored {
     UpdateAfterPublish,
     /// A record for a message the gateway tombstoned.
     Cancelled,
+    /// A receipt for a part that already has its final receipt.
+    DuplicateReceipt,
+    /// A receipt for a message whose outcome is published (or that ended FAILED, EXPIRED, SENT
+    /// without tracking) or was purged after retention.
+    LateReceipt,
+    /// A receipt for a part the outcome does not follow (`--delivery-receipt-parts`).
+    UntrackedReceipt,
 }
 
 impl Ignored {
-    pub const ALL: [Ignored; 3] = [Ignored::DuplicateResponse, Ignored::UpdateAfterPublish, Ignored::Cancelled];
+    pub const ALL: [Ignored; 6] = [
+        Ignored::DuplicateResponse,
+        Ignored::UpdateAfterPublish,
+        Ignored::Cancelled,
+        Ignored::DuplicateReceipt,
+        Ignored::LateReceipt,
+        Ignored::UntrackedReceipt,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Ignored::DuplicateResponse => "duplicate_response",
             Ignored::UpdateAfterPublish => "update_after_publish",
             Ignored::Cancelled => "cancelled",
+            Ignored::DuplicateReceipt => "duplicate_receipt",
+            Ignored::LateReceipt => "late_receipt",
+            Ignored::UntrackedReceipt => "untracked_receipt",
         }
     }
 }
@@ -234,6 +287,8 @@ impl Ignored {
 pub enum Outcome {
     /// The state changed and a status must be published.
     Publish(StatusChange),
+    /// SENT and the delivery outcome became due together: both, in this order.
+    PublishBoth(Box<[StatusChange; 2]>),
     /// The state changed; nothing to publish yet.
     Recorded,
     /// The message was cancelled by a tombstone.
@@ -260,6 +315,7 @@ pub struct RecordMeta {
 enum Kind {
     Pending,
     AwaitingMessage,
+    AwaitingReceipts,
     Marker,
 }
 
@@ -270,6 +326,8 @@ pub struct EntryCounts {
     pub pending: usize,
     /// Responses waiting for their message (orphans once the timeout passes).
     pub awaiting_message: usize,
+    /// SENT messages waiting for their delivery receipts.
+    pub awaiting_receipts: usize,
     /// Terminal markers kept for the retention period.
     pub markers: usize,
 }
@@ -323,8 +381,9 @@ impl PartitionState {
             Input::Message { json, .. } => self.apply_message(&id, json.into_boxed_slice(), meta),
             Input::Tombstone { .. } => self.apply_tombstone(&id, meta),
             Input::Part(part) => self.apply_part(&id, part, meta),
+            Input::Receipt(receipt) => self.apply_receipt(&id, receipt, meta),
         };
-        if matches!(outcome, Outcome::Publish(_) | Outcome::Recorded | Outcome::Cancelled) {
+        if matches!(outcome, Outcome::Publish(_) | Outcome::PublishBoth(_) | Outcome::Recorded | Outcome::Cancelled) {
             self.changed(&id, before);
         }
         outcome
@@ -346,6 +405,7 @@ impl PartitionState {
             }
             let before = Some((entry.kind(), deadline));
             let outcome = match entry {
+                Entry::Open(open) if open.sent_at_ms.is_some() => self.delivery_unknown(&id, now_ms),
                 Entry::Open(open) if open.message.is_some() => self.expire(&id, now_ms),
                 Entry::Open(_) => self.orphan(&id),
                 Entry::Closed { .. } => {
@@ -418,6 +478,7 @@ impl PartitionState {
         let counter = match kind {
             Kind::Pending => &mut self.counts.pending,
             Kind::AwaitingMessage => &mut self.counts.awaiting_message,
+            Kind::AwaitingReceipts => &mut self.counts.awaiting_receipts,
             Kind::Marker => &mut self.counts.markers,
         };
         if added {
@@ -435,10 +496,12 @@ impl PartitionState {
                     message_ts: Some(meta.timestamp_ms),
                     first_seen_ts: meta.timestamp_ms,
                     parts: Box::default(),
+                    sent_at_ms: None,
                 };
                 self.entries.insert(id.clone(), Entry::Open(Box::new(open)));
                 Outcome::Recorded
             }
+            Some(Entry::Open(open)) if open.sent_at_ms.is_some() => Outcome::Ignored(Ignored::UpdateAfterPublish),
             Some(Entry::Open(open)) => {
                 open.message = Some(json);
                 open.message_ts.get_or_insert(meta.timestamp_ms);
@@ -452,6 +515,7 @@ impl PartitionState {
     fn apply_tombstone(&mut self, id: &MessageId, meta: RecordMeta) -> Outcome {
         match self.entries.get(id) {
             Some(Entry::Closed { outcome: Closed::Published(_), .. }) => Outcome::Ignored(Ignored::UpdateAfterPublish),
+            Some(Entry::Open(open)) if open.sent_at_ms.is_some() => Outcome::Ignored(Ignored::UpdateAfterPublish),
             Some(Entry::Closed { outcome: Closed::Cancelled, .. }) => Outcome::Ignored(Ignored::Cancelled),
             Some(Entry::Open(_)) | None => {
                 self.entries.insert(id.clone(), Entry::Closed { outcome: Closed::Cancelled, at_ms: meta.timestamp_ms });
@@ -469,6 +533,7 @@ impl PartitionState {
             }
         };
         let open = match entry {
+            Entry::Open(open) if open.sent_at_ms.is_some() => return Outcome::Ignored(Ignored::DuplicateResponse),
             Entry::Open(open) => open,
             Entry::Closed { outcome: Closed::Published(_), .. } => return Outcome::Ignored(Ignored::DuplicateResponse),
             Entry::Closed { outcome: Closed::Cancelled, .. } => return Outcome::Ignored(Ignored::Cancelled),
@@ -520,7 +585,119 @@ impl PartitionState {
         } else {
             return Outcome::Recorded;
         };
-        self.close(id, status, description, at_ms)
+        let tracked = status == Status::Sent
+            && self.policy.delivery.is_some()
+            && open.message.as_deref().is_some_and(registered_delivery);
+        if tracked {
+            self.sent_awaiting_receipts(id, description, at_ms)
+        } else {
+            self.close(id, status, description, at_ms)
+        }
+    }
+
+    /// Publishes SENT and keeps the message open for its receipts; if those that arrived
+    /// already decide the outcome, it is published right after SENT.
+    fn sent_awaiting_receipts(&mut self, id: &MessageId, description: String, at_ms: i64) -> Outcome {
+        let Some(Entry::Open(open)) = self.entries.get_mut(id) else { return Outcome::Recorded };
+        open.sent_at_ms = Some(at_ms);
+        let sent = StatusChange {
+            id: id.clone(),
+            status: Status::Sent,
+            description,
+            message: open.message.clone().unwrap_or_default(),
+            parts: open.parts_view(),
+            sent_at_ms: open.message_ts.unwrap_or(open.first_seen_ts),
+        };
+        match self.delivery_decision(id) {
+            Some((status, description)) => match self.close(id, status, description, at_ms) {
+                Outcome::Publish(outcome) => Outcome::PublishBoth(Box::new([sent, outcome])),
+                _ => Outcome::Publish(sent),
+            },
+            None => Outcome::Publish(sent),
+        }
+    }
+
+    fn apply_receipt(&mut self, id: &MessageId, matched: MatchedReceipt, meta: RecordMeta) -> Outcome {
+        let Some(delivery) = &self.policy.delivery else { return Outcome::Ignored(Ignored::UntrackedReceipt) };
+        let open = match self.entries.get_mut(id) {
+            Some(Entry::Open(open)) => open,
+            Some(Entry::Closed { outcome: Closed::Cancelled, .. }) => return Outcome::Ignored(Ignored::Cancelled),
+            Some(Entry::Closed { .. }) | None => return Outcome::Ignored(Ignored::LateReceipt),
+        };
+        let (number, total) = (usize::from(matched.part_number), open.parts.len());
+        if !delivery.parts.tracks(number, total) {
+            return Outcome::Ignored(Ignored::UntrackedReceipt);
+        }
+        let slot = &mut open.parts[number - 1];
+        match slot.receipt.as_deref() {
+            Some(current) if current.outcome().is_final() || *current == matched.receipt => {
+                return Outcome::Ignored(Ignored::DuplicateReceipt);
+            }
+            _ => slot.receipt = Some(Box::new(matched.receipt)),
+        }
+        if open.sent_at_ms.is_none() {
+            return Outcome::Recorded;
+        }
+        match self.delivery_decision(id) {
+            Some((status, description)) => self.close(id, status, description, meta.timestamp_ms),
+            None => Outcome::Recorded,
+        }
+    }
+
+    /// DELIVERED once every tracked part was delivered; UNDELIVERED as soon as one tracked part
+    /// finally was not; otherwise nothing yet.
+    fn delivery_decision(&self, id: &MessageId) -> Option<(Status, String)> {
+        let mode = self.policy.delivery.as_ref()?.parts;
+        let Some(Entry::Open(open)) = self.entries.get(id) else { return None };
+        let total = open.parts.len();
+        let tracked = || open.parts.iter().enumerate().filter(move |(i, _)| mode.tracks(i + 1, total));
+        for (i, slot) in tracked() {
+            if let Some(receipt) = slot.receipt.as_deref().filter(|r| r.outcome() == ReceiptOutcome::NotDelivered) {
+                let by = slot.supplier.as_deref().map(|s| format!(" by {s}")).unwrap_or_default();
+                return Some((
+                    Status::Undelivered,
+                    format!("Part {}/{total} not delivered{by}: {}", i + 1, receipt.describe()),
+                ));
+            }
+        }
+        let delivered =
+            |slot: &PartSlot| slot.receipt.as_deref().is_some_and(|r| r.outcome() == ReceiptOutcome::Delivered);
+        tracked().all(|(_, slot)| delivered(slot)).then(|| (Status::Delivered, "Delivered".to_owned()))
+    }
+
+    /// The delivery timeout passed after SENT without an outcome: DELIVERY_UNKNOWN, naming the
+    /// parts without a final receipt and the last intermediate state of each.
+    fn delivery_unknown(&mut self, id: &MessageId, now_ms: i64) -> Outcome {
+        let Some(delivery) = self.policy.delivery.clone() else {
+            // Tracking was turned off while the message waited: end it without another status.
+            let at_ms = match self.entries.get(id) {
+                Some(Entry::Open(open)) => open.sent_at_ms.unwrap_or(now_ms),
+                _ => now_ms,
+            };
+            self.entries.insert(id.clone(), Entry::Closed { outcome: Closed::Published(Status::Sent), at_ms });
+            return Outcome::Recorded;
+        };
+        let Some(Entry::Open(open)) = self.entries.get(id) else { return Outcome::Recorded };
+        let total = open.parts.len();
+        let waiting: Vec<String> = open
+            .parts
+            .iter()
+            .enumerate()
+            .filter(|(i, slot)| {
+                delivery.parts.tracks(i + 1, total) && !slot.receipt.as_deref().is_some_and(|r| r.outcome().is_final())
+            })
+            .map(|(i, slot)| match slot.receipt.as_deref() {
+                Some(receipt) => format!("{}/{total} (last: {})", i + 1, receipt.stat),
+                None => format!("{}/{total}", i + 1),
+            })
+            .collect();
+        let noun = if waiting.len() == 1 { "part" } else { "parts" };
+        let description = format!(
+            "No final delivery receipt within {} s for {noun} {}",
+            delivery.timeout_ms / 1000,
+            waiting.join(", ")
+        );
+        self.close(id, Status::DeliveryUnknown, description, now_ms)
     }
 
     fn expire(&mut self, id: &MessageId, now_ms: i64) -> Outcome {
@@ -603,3 +780,7 @@ mod tests;
 #[cfg(test)]
 #[path = "state_properties.rs"]
 mod properties;
+
+#[cfg(test)]
+#[path = "state_delivery_tests.rs"]
+mod delivery_tests;

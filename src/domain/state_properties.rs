@@ -167,7 +167,7 @@ proptest! {
             if i % restart_every == restart_every - 1 { steps.push(Step::Restart); }
         }
         let totals: Vec<u8> = plans.iter().map(|p| p.total).collect();
-        let policy = Policy { submit_timeout_ms: TIMEOUT, retention_ms: RETENTION, retryable: vec![0x58] };
+        let policy = Policy { submit_timeout_ms: TIMEOUT, retention_ms: RETENTION, retryable: vec![0x58], delivery: None };
 
         let mut state = PartitionState::new(policy.clone());
         let mut durable: HashMap<String, Vec<u8>> = HashMap::new();

@@ -50,7 +50,7 @@ fn single_part_message_then_response_is_sent() {
     assert_eq!((&*change.id, change.status, change.description.as_str()), ("a", Status::Sent, "Sent successfully"));
     assert_eq!(
         change.parts,
-        vec![PartView { number: 1, command_status: Some(0), supplier_message_id: Some("S1".into()) }]
+        vec![PartView { number: 1, command_status: Some(0), supplier_message_id: Some("S1".into()), receipt: None }]
     );
     assert_eq!(state.get("a"), Some(&Entry::Closed { outcome: Closed::Published(Status::Sent), at_ms: T0 }));
 }
@@ -112,8 +112,11 @@ fn a_permanent_error_fails_the_message_at_once() {
     let change = published(state.apply(part("a", 2, 3, 0x0B, None), at(T0 + 5)));
     assert_eq!(change.status, Status::Failed);
     assert_eq!(change.description, "Part 2/3 rejected by supplier-a: command_status 0x0000000B (ESME_RINVDSTADR)");
-    assert_eq!(change.parts[1], PartView { number: 2, command_status: Some(0x0B), supplier_message_id: None });
-    assert_eq!(change.parts[2], PartView { number: 3, command_status: None, supplier_message_id: None });
+    assert_eq!(
+        change.parts[1],
+        PartView { number: 2, command_status: Some(0x0B), supplier_message_id: None, receipt: None }
+    );
+    assert_eq!(change.parts[2], PartView { number: 3, command_status: None, supplier_message_id: None, receipt: None });
     assert_eq!(state.apply(ok("a", 3, 3, "S3"), at(T0 + 6)), Outcome::Ignored(Ignored::DuplicateResponse));
 }
 
@@ -231,9 +234,9 @@ fn counts_entries_by_kind() {
     state.apply(message("sent", 1), at(T0));
     state.apply(ok("sent", 1, 1, "S"), at(T0));
     state.apply(Input::Tombstone { id: "gone".into() }, at(T0));
-    assert_eq!(state.counts(), EntryCounts { pending: 1, awaiting_message: 1, markers: 2 });
+    assert_eq!(state.counts(), EntryCounts { pending: 1, awaiting_message: 1, awaiting_receipts: 0, markers: 2 });
     state.sweep(T0 + 300_000);
-    assert_eq!(state.counts(), EntryCounts { pending: 0, awaiting_message: 0, markers: 3 });
+    assert_eq!(state.counts(), EntryCounts { pending: 0, awaiting_message: 0, awaiting_receipts: 0, markers: 3 });
     state.sweep(T0 + 300_000 + 3_600_000);
     assert_eq!(state.counts(), EntryCounts::default());
 }
@@ -259,7 +262,7 @@ fn changes_are_collected_once_per_id_and_restore_rebuilds_counts_and_deadlines()
     }
     restored.restore("c", Some(Entry::Closed { outcome: Closed::Cancelled, at_ms: T0 }));
     restored.restore("c", None);
-    assert_eq!(restored.counts(), EntryCounts { pending: 0, awaiting_message: 1, markers: 1 });
+    assert_eq!(restored.counts(), EntryCounts { pending: 0, awaiting_message: 1, awaiting_receipts: 0, markers: 1 });
     assert!(restored.take_changes().is_empty(), "restored entries are already durable");
     assert_eq!(restored.apply(ok("a", 1, 1, "S"), at(T0)), Outcome::Ignored(Ignored::DuplicateResponse));
     // The restored orphan deadline still fires.

@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::delivery::MatchedReceipt;
+
 /// A message id, shared between the table, the deadline queue and the set of changed ids.
 pub type MessageId = std::sync::Arc<str>;
 
@@ -24,6 +26,8 @@ pub enum Input {
     Tombstone { id: String },
     /// One part's SMPP submit response from `submit-responses`.
     Part(PartResponse),
+    /// A part's delivery receipt, already joined to its message by the receipt join.
+    Receipt(MatchedReceipt),
 }
 
 impl Input {
@@ -32,6 +36,7 @@ impl Input {
         match self {
             Input::Message { id, .. } | Input::Tombstone { id } => id,
             Input::Part(part) => &part.message_id,
+            Input::Receipt(receipt) => &receipt.message_id,
         }
     }
 }
@@ -199,6 +204,21 @@ pub fn parse_submit_response(key: Option<&[u8]>, value: Option<&[u8]>) -> Result
         supplier_message_id,
         supplier: wire.supplier.map(Cow::into_owned),
     }))
+}
+
+/// Whether a WholeMessage asks for delivery receipts: only `"registeredDelivery": false` (or
+/// SMPP's `0`) says no; a missing or other value means yes, as most gateways request them.
+pub fn registered_delivery(json: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "registeredDelivery", default)]
+        registered_delivery: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Head>(json).ok().and_then(|head| head.registered_delivery) {
+        Some(serde_json::Value::Bool(false)) => false,
+        Some(serde_json::Value::Number(n)) => n.as_u64() != Some(0),
+        _ => true,
+    }
 }
 
 fn parse_key(key: Option<&[u8]>) -> Result<&str, RecordError> {

@@ -15,7 +15,8 @@ use crate::domain::clock::{InputProgress, partition_clock};
 use crate::domain::output::render_status;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{
-    InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, snapshot,
+    InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, Status,
+    StatusChange, snapshot,
 };
 use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
@@ -172,18 +173,25 @@ impl PartitionActor {
 
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
         match outcome {
-            Outcome::Publish(change) => outputs.push(OutputRecord {
-                sent_at_ms: Some(change.sent_at_ms),
-                destination: Destination::Status(change.status),
-                partition: self.partition,
-                key: Some(change.id.as_bytes().to_vec()),
-                value: Some(render_status(&change, self.now())),
-                headers: Vec::new(),
-            }),
+            Outcome::Publish(change) => outputs.push(self.status_record(&change)),
+            Outcome::PublishBoth(changes) => outputs.extend(changes.iter().map(|change| self.status_record(change))),
             Outcome::Orphaned(parts) => outputs.extend(parts.into_iter().map(|part| self.orphan_letter(part))),
             Outcome::Rejected(error) => tracing::error!(%error, "Rejection without its record; this is a bug"),
             Outcome::Ignored(reason) => self.shared.metrics.ignored(reason).inc(),
             Outcome::Recorded | Outcome::Cancelled | Outcome::Purged => {}
+        }
+    }
+
+    fn status_record(&self, change: &StatusChange) -> OutputRecord {
+        // Completion latency is about the submit; delivery outcomes come hours later.
+        let submit_status = matches!(change.status, Status::Sent | Status::Failed | Status::Expired);
+        OutputRecord {
+            sent_at_ms: submit_status.then_some(change.sent_at_ms),
+            destination: Destination::Status(change.status),
+            partition: self.partition,
+            key: Some(change.id.as_bytes().to_vec()),
+            value: Some(render_status(change, self.now())),
+            headers: Vec::new(),
         }
     }
 

@@ -168,7 +168,7 @@ pub fn topics() -> Arc<TopicNames> {
 }
 
 pub fn policy() -> Policy {
-    Policy { submit_timeout_ms: 1_000, retention_ms: 60_000, retryable: vec![0x58] }
+    Policy { submit_timeout_ms: 1_000, retention_ms: 60_000, retryable: vec![0x58], delivery: None }
 }
 
 /// A sink over [`FakeTransactions`], and what it reports.
