@@ -108,3 +108,17 @@ pub struct MatchedReceipt {
     pub part_number: u8,
     pub receipt: PartReceipt,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipt_parts_follow_the_flag() {
+        assert_eq!("Last".parse::<ReceiptParts>(), Ok(ReceiptParts::Last));
+        assert!("second".parse::<ReceiptParts>().is_err());
+        assert!(ReceiptParts::Last.tracks(3, 3) && !ReceiptParts::Last.tracks(1, 3));
+        assert!(ReceiptParts::First.tracks(1, 3) && !ReceiptParts::First.tracks(2, 3));
+        assert!(ReceiptParts::All.tracks(2, 3) && !ReceiptParts::All.tracks(4, 3));
+    }
+}

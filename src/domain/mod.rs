@@ -5,6 +5,7 @@ pub mod clock;
 pub mod delivery;
 pub mod input_topic;
 pub mod output;
+pub mod receipt_join;
 pub mod shards;
 pub mod smpp;
 pub mod snapshot;
@@ -14,7 +15,7 @@ pub mod wire;
 pub use delivery::{DeliveryPolicy, MatchedReceipt, PartReceipt, ReceiptOutcome, ReceiptParts};
 pub use input_topic::InputTopic;
 pub use state::{
-    Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,
-    RecordMeta, Status, StatusChange,
+    AcceptedPart, Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState,
+    Policy, RecordMeta, Status, StatusChange,
 };
 pub use wire::{Input, PartResponse, RecordError, RecordErrorKind};

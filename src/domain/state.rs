@@ -347,6 +347,18 @@ pub struct PartitionState {
     deadlines: BinaryHeap<Reverse<(i64, MessageId)>>,
     /// Ids changed since the last [`PartitionState::take_changes`]: what the changelog must get.
     dirty: HashSet<MessageId>,
+    /// Parts accepted since the last [`PartitionState::take_accepted`], with receipt tracking on:
+    /// each needs an entry in the receipt join's index.
+    accepted: Vec<AcceptedPart>,
+}
+
+/// A part accepted by its supplier: where its receipts must be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedPart {
+    pub message_id: MessageId,
+    pub part_number: u8,
+    pub supplier: Option<Box<str>>,
+    pub supplier_message_id: Box<str>,
 }
 
 impl PartitionState {
@@ -430,6 +442,11 @@ impl PartitionState {
                 (id, entry)
             })
             .collect()
+    }
+
+    /// The parts accepted since the last call (only with receipt tracking on).
+    pub fn take_accepted(&mut self) -> Vec<AcceptedPart> {
+        std::mem::take(&mut self.accepted)
     }
 
     /// Replays one changelog record while restoring (`None` is a tombstone). Restored entries are
@@ -562,6 +579,14 @@ impl PartitionState {
         };
         slot.supplier = part.supplier.map(Into::into);
         slot.offset = meta.offset;
+        if let (PartOutcome::Accepted(supplier_id), Some(_)) = (&slot.outcome, &self.policy.delivery) {
+            self.accepted.push(AcceptedPart {
+                message_id: id.clone(),
+                part_number: part.part_number,
+                supplier: slot.supplier.clone(),
+                supplier_message_id: supplier_id.clone(),
+            });
+        }
         self.decide(id, meta.timestamp_ms)
     }
 
