@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod input_topic;
 pub mod output;
+pub mod receipt;
 pub mod shards;
 pub mod smpp;
 pub mod snapshot;
@@ -11,6 +12,7 @@ pub mod state;
 pub mod wire;
 
 pub use input_topic::InputTopic;
+pub use receipt::{Receipt, ReceiptState};
 pub use state::{
     Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,
     RecordMeta, Status, StatusChange,
