@@ -9,6 +9,7 @@ pub mod shards;
 pub mod smpp;
 pub mod snapshot;
 pub mod state;
+pub mod supplier_id;
 pub mod wire;
 
 pub use input_topic::InputTopic;
@@ -17,4 +18,5 @@ pub use state::{
     Closed, Entry, EntryCounts, Ignored, OrphanPart, Outcome, PartOutcome, PartView, PartitionState, Policy,
     RecordMeta, Status, StatusChange,
 };
+pub use supplier_id::{IdFormat, IdFormats};
 pub use wire::{Input, PartResponse, RecordError, RecordErrorKind};
