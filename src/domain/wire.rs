@@ -74,10 +74,19 @@ pub enum RecordErrorKind {
     TotalPartsMismatch,
     /// A response whose message never arrived within the submit timeout.
     Orphan,
+    /// A delivery report naming no supplier message id (no field, no `id:` in the text, no key).
+    NoReceiptId,
+    /// A delivery report naming no state (no `stat`, no `stat:` in the text).
+    NoReceiptStat,
+    /// A delivery report whose state is neither an SMPP `stat` text nor a `message_state` 1–9.
+    UnknownStat,
+    /// A delivery report whose submit response never arrived within the submit timeout: most often
+    /// a wrong `--delivery-id-format` for its supplier, so it gets a label of its own.
+    UnmatchedDeliveryReport,
 }
 
 impl RecordErrorKind {
-    pub const ALL: [RecordErrorKind; 8] = [
+    pub const ALL: [RecordErrorKind; 12] = [
         Self::NullKey,
         Self::KeyNotUtf8,
         Self::NotJson,
@@ -86,6 +95,10 @@ impl RecordErrorKind {
         Self::PartOutOfRange,
         Self::TotalPartsMismatch,
         Self::Orphan,
+        Self::NoReceiptId,
+        Self::NoReceiptStat,
+        Self::UnknownStat,
+        Self::UnmatchedDeliveryReport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +111,10 @@ impl RecordErrorKind {
             Self::PartOutOfRange => "part_out_of_range",
             Self::TotalPartsMismatch => "total_parts_mismatch",
             Self::Orphan => "orphan",
+            Self::NoReceiptId => "no_receipt_id",
+            Self::NoReceiptStat => "no_receipt_stat",
+            Self::UnknownStat => "unknown_stat",
+            Self::UnmatchedDeliveryReport => "unmatched_delivery_report",
         }
     }
 }
@@ -232,14 +249,14 @@ fn parse_key(key: Option<&[u8]>) -> Result<&str, RecordError> {
 }
 
 /// serde also accepts a JSON array for a struct; the contract says object, so check first.
-fn require_object(value: &[u8]) -> Result<(), RecordError> {
+pub(crate) fn require_object(value: &[u8]) -> Result<(), RecordError> {
     match value.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(()),
         _ => Err(RecordError::new(RecordErrorKind::NotJson, "value is not a JSON object")),
     }
 }
 
-fn json_error(e: serde_json::Error) -> RecordError {
+pub(crate) fn json_error(e: serde_json::Error) -> RecordError {
     use serde_json::error::Category;
     let kind = match e.classify() {
         Category::Data => RecordErrorKind::InvalidField,
@@ -262,6 +279,17 @@ mod tests {
 
     fn kind(r: Result<Input, RecordError>) -> RecordErrorKind {
         r.expect_err("record should be rejected").kind
+    }
+
+    #[test]
+    fn rejection_labels_are_distinct_and_snake_case() {
+        let labels: std::collections::HashSet<_> = RecordErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(labels.len(), RecordErrorKind::ALL.len());
+        assert!(
+            labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')),
+            "{labels:?}"
+        );
+        assert_eq!(RecordErrorKind::UnmatchedDeliveryReport.as_str(), "unmatched_delivery_report");
     }
 
     #[test]
