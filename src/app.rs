@@ -48,7 +48,7 @@ pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Futu
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let result = match RunningPipeline::start(&config, &faults, metrics, health.clone()).await {
+    let result = match RunningPipeline::start(&config, partitions, &faults, metrics, health.clone()).await {
         Ok(pipeline) => pipeline.until_stopped(shutdown, &health, config.shutdown_timeout()).await,
         Err(error) => Err(error),
     };
@@ -70,6 +70,7 @@ struct RunningPipeline {
 impl RunningPipeline {
     async fn start(
         config: &Config,
+        partitions: i32,
         faults: &Faults,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
@@ -108,12 +109,11 @@ impl RunningPipeline {
 
         let restorer = Restorer {
             client: settings::restore_consumer(config),
-            changelog_topic: topics.changelog.clone(),
-            input_topics: [topics.sent.clone(), topics.responses.clone()],
+            topics: topics.clone(),
             group,
             metrics: metrics.clone(),
         };
-        let partitions = PartitionContext {
+        let stages = PartitionContext {
             sink,
             topics: topics.clone(),
             metrics,
@@ -123,12 +123,15 @@ impl RunningPipeline {
             failures,
             policy: config.policy(),
             sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
+            partitions,
+            id_formats: Arc::new(config.id_formats()),
+            join_policy: config.join_policy(),
         };
         let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
         let worker_handles = workers.iter().map(Arbiter::handle).collect();
         let router = Router::create(|ctx| {
             ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
-            Router::new(worker_handles, partitions)
+            Router::new(worker_handles, stages)
         });
         consumer.context().set_router(router.clone());
 

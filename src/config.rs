@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::domain::receipt_join::JoinPolicy;
+use crate::domain::supplier_id::{IdFormat, IdFormats};
+use crate::domain::{DeliveryPolicy, ReceiptParts};
+
 /// Tracks SMS message status on Kafka: joins sent messages with their parts' submit responses and
 /// publishes each status change exactly once.
 #[derive(Debug, Clone, Parser)]
@@ -46,6 +50,27 @@ pub struct Config {
     /// Output topic of records that could not be processed, with the reason in headers.
     #[arg(long, env = "SMS_TRACKER_DEAD_LETTER_TOPIC", default_value = "message-status-dead-letters")]
     pub dead_letter_topic: String,
+
+    /// Input topic of the gateway's SMPP delivery receipts. Receipt tracking (DELIVERED,
+    /// UNDELIVERED, DELIVERY_UNKNOWN after SENT) is on only when this is given.
+    #[arg(long, env = "SMS_TRACKER_DELIVERY_REPORTS_TOPIC")]
+    pub delivery_reports_topic: Option<String>,
+
+    /// How a supplier writes its message ids, `SUPPLIER=same|hex-in-response|hex-in-report`
+    /// (comma-separated or repeated; default `same`): many write the submit response's id in
+    /// one base and the receipt's in the other, and then nothing would match.
+    #[arg(long = "delivery-id-format", env = "SMS_TRACKER_DELIVERY_ID_FORMATS", value_delimiter = ',', value_parser = parse_id_format)]
+    pub delivery_id_formats: Vec<(String, IdFormat)>,
+
+    /// Which parts get receipts: `all`, or only the `first` or `last` part (as Kannel- and
+    /// Jasmin-style gateways request them); the message's outcome follows those parts.
+    #[arg(long, env = "SMS_TRACKER_DELIVERY_RECEIPT_PARTS", default_value = "all")]
+    pub delivery_receipt_parts: ReceiptParts,
+
+    /// After SENT, a message without a final delivery outcome this long is DELIVERY_UNKNOWN
+    /// (SMS validity periods are commonly 24-72 h).
+    #[arg(long, env = "SMS_TRACKER_DELIVERY_TIMEOUT_SECONDS", default_value_t = 172_800)]
+    pub delivery_timeout_seconds: u64,
 
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
     #[arg(long, env = "SMS_TRACKER_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
@@ -146,8 +171,30 @@ impl Config {
             submit_timeout_ms: (self.submit_timeout_seconds as i64).saturating_mul(1000),
             retention_ms: (self.retention_seconds as i64).saturating_mul(1000),
             retryable: self.retryable_command_statuses.0.clone(),
-            delivery: None,
+            delivery: self.delivery_reports_topic.is_some().then(|| DeliveryPolicy {
+                timeout_ms: (self.delivery_timeout_seconds as i64).saturating_mul(1000),
+                parts: self.delivery_receipt_parts,
+            }),
         }
+    }
+
+    /// How long the receipt join keeps what it holds: receipts wait for their submit response
+    /// as long as a message waits for its parts; an index entry lives as long as its message.
+    pub fn join_policy(&self) -> JoinPolicy {
+        let policy = self.policy();
+        let delivery = policy.delivery.map_or(0, |d| d.timeout_ms);
+        JoinPolicy {
+            unmatched_after_ms: policy.submit_timeout_ms,
+            keep_index_ms: delivery.saturating_add(policy.retention_ms).saturating_add(policy.submit_timeout_ms),
+        }
+    }
+
+    pub fn id_formats(&self) -> IdFormats {
+        let mut formats = IdFormats::default();
+        for (supplier, format) in &self.delivery_id_formats {
+            formats.insert(supplier.clone(), *format);
+        }
+        formats
     }
 
     /// The compacted topic holding the durable copy of every partition's state.
@@ -171,6 +218,14 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
     }
     let (key, value) = s.split_once('=').ok_or_else(|| format!("expected key=value, got {s:?}"))?;
     Ok((key.trim().to_owned(), value.trim().to_owned()))
+}
+
+/// `SUPPLIER=format`; an empty item (e.g. an empty environment variable) is allowed and skipped.
+fn parse_id_format(s: &str) -> Result<(String, IdFormat), String> {
+    if s.trim().is_empty() {
+        return Ok((String::new(), IdFormat::Same));
+    }
+    IdFormats::parse_entry(s)
 }
 
 /// A list of SMPP command_status values.

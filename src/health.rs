@@ -20,8 +20,9 @@ enum Assignment {
     NotJoined,
     /// Partitions given up, the next assignment not yet known.
     Rebalancing,
-    /// Assigned partitions and whether each is ready to process (restored).
-    Assigned(BTreeMap<i32, bool>),
+    /// Assigned partitions and how many of each one's states are still restoring (the message
+    /// state, and with receipt tracking the receipt join's).
+    Assigned(BTreeMap<i32, u8>),
 }
 
 impl Health {
@@ -29,9 +30,9 @@ impl Health {
         Self::default()
     }
 
-    /// Records a new assignment, each partition not ready until restored.
-    pub fn set_assigned(&self, partitions: &[i32]) {
-        let partitions = partitions.iter().map(|p| (*p, false)).collect();
+    /// Records a new assignment, each partition not ready until its `restores` states are.
+    pub fn set_assigned(&self, partitions: &[i32], restores: u8) {
+        let partitions = partitions.iter().map(|p| (*p, restores)).collect();
         *self.lock() = Assignment::Assigned(partitions);
     }
 
@@ -40,11 +41,12 @@ impl Health {
         *self.lock() = Assignment::Rebalancing;
     }
 
+    /// One of the partition's states is restored.
     pub fn set_partition_ready(&self, partition: i32) {
         if let Assignment::Assigned(partitions) = &mut *self.lock()
-            && let Some(ready) = partitions.get_mut(&partition)
+            && let Some(restoring) = partitions.get_mut(&partition)
         {
-            *ready = true;
+            *restoring = restoring.saturating_sub(1);
         }
     }
 
@@ -66,7 +68,7 @@ impl Health {
     /// not ready either (the chart keeps replicas at most the partition count).
     pub fn is_ready(&self) -> bool {
         let assigned_and_restored = match &*self.lock() {
-            Assignment::Assigned(partitions) => !partitions.is_empty() && partitions.values().all(|ready| *ready),
+            Assignment::Assigned(partitions) => !partitions.is_empty() && partitions.values().all(|r| *r == 0),
             Assignment::NotJoined | Assignment::Rebalancing => false,
         };
         assigned_and_restored && !self.shutting_down.load(Ordering::Acquire) && !self.broker_unavailable()
@@ -93,7 +95,7 @@ mod tests {
     fn ready_only_once_every_assigned_partition_is_restored() {
         let health = Health::new();
         assert!(!health.is_ready(), "not joined");
-        health.set_assigned(&[0, 1]);
+        health.set_assigned(&[0, 1], 1);
         assert!(!health.is_ready());
         health.set_partition_ready(0);
         assert!(!health.is_ready(), "half restored");
@@ -105,18 +107,28 @@ mod tests {
     #[test]
     fn never_ready_on_an_empty_or_changing_assignment() {
         let health = Health::new();
-        health.set_assigned(&[]);
+        health.set_assigned(&[], 1);
         assert!(!health.is_ready(), "empty assignment");
-        health.set_assigned(&[3]);
+        health.set_assigned(&[3], 1);
         health.set_partition_ready(3);
         assert!(health.is_ready());
         health.set_rebalancing();
         assert!(!health.is_ready(), "between revoke and assign");
         health.set_partition_ready(3);
         assert!(!health.is_ready(), "a late restore of a revoked partition changes nothing");
-        health.set_assigned(&[3, 4]);
+        health.set_assigned(&[3, 4], 1);
         health.set_partition_ready(3);
         assert!(!health.is_ready(), "a partition restored in an earlier assignment is restored again");
+    }
+
+    #[test]
+    fn with_receipts_a_partition_is_ready_once_both_of_its_states_are() {
+        let health = Health::new();
+        health.set_assigned(&[0], 2);
+        health.set_partition_ready(0);
+        assert!(!health.is_ready());
+        health.set_partition_ready(0);
+        assert!(health.is_ready());
     }
 
     #[test]
@@ -128,7 +140,7 @@ mod tests {
             std::thread::spawn(move || {
                 for _ in 0..2000 {
                     health.set_rebalancing();
-                    health.set_assigned(&partitions);
+                    health.set_assigned(&partitions, 1);
                 }
             })
         };
@@ -143,7 +155,7 @@ mod tests {
     #[test]
     fn not_ready_while_the_broker_is_away_or_shutting_down() {
         let health = Health::new();
-        health.set_assigned(&[0]);
+        health.set_assigned(&[0], 1);
         health.set_partition_ready(0);
         health.set_broker_unavailable(true);
         assert!(!health.is_ready());

@@ -31,6 +31,7 @@ pub struct Metrics {
     pub completion_latency_seconds: Histogram,
     pub processing_lag_seconds: Histogram,
     pub consumer_lag_records: IntGaugeVec,
+    unmatched_delivery_reports: IntCounterVec,
 }
 
 impl Metrics {
@@ -113,6 +114,12 @@ impl Metrics {
                 "Records not yet consumed, per assigned input partition (last stable offset minus position).",
                 &["topic", "partition"],
             ),
+            unmatched_delivery_reports: r.counter_vec(
+                "sms_tracker_unmatched_delivery_reports_total",
+                "Delivery receipts dead-lettered because no submit response with their supplier id arrived in \
+                 time, by supplier (a wrong --delivery-id-format is the usual cause).",
+                &["supplier"],
+            ),
             registry,
         }
     }
@@ -129,23 +136,59 @@ impl Metrics {
         &self.ignored_records.iter().find(|(k, _)| *k == reason).expect("every reason registered").1
     }
 
-    /// The cached children of one partition, made when its actor starts.
-    pub fn for_partition(&self, partition: i32, topics: [&str; 2]) -> PartitionMetrics {
+    /// The cached children of one partition's stage, made when its actor starts: a consumed
+    /// counter for each of `inputs` (named by `topic`), and the state gauges.
+    pub fn for_partition(
+        &self,
+        partition: i32,
+        inputs: &[InputTopic],
+        topic: impl Fn(InputTopic) -> String,
+    ) -> PartitionMetrics {
         let p = partition.to_string();
+        let consumed = InputTopic::ALL.map(|input| {
+            inputs.contains(&input).then(|| self.records_consumed.with_label_values(&[&topic(input), &p]))
+        });
+        let gauge = |kind: &str| self.state_entries.with_label_values(&[&p, kind]);
         PartitionMetrics {
-            consumed: InputTopic::ALL.map(|s| self.records_consumed.with_label_values(&[topics[s.index()], &p])),
-            pending: self.state_entries.with_label_values(&[&p, "pending"]),
-            awaiting_message: self.state_entries.with_label_values(&[&p, "awaiting_message"]),
-            markers: self.state_entries.with_label_values(&[&p, "terminal_marker"]),
+            consumed,
+            pending: gauge("pending"),
+            awaiting_message: gauge("awaiting_message"),
+            awaiting_receipts: gauge("awaiting_receipts"),
+            markers: gauge("terminal_marker"),
         }
+    }
+
+    /// Records consumed from one input partition.
+    pub fn records_consumed(&self, topic: &str, partition: i32) -> IntCounter {
+        self.records_consumed.with_label_values(&[topic, &partition.to_string()])
+    }
+
+    /// The receipt join's gauges of one partition.
+    pub fn for_join(&self, partition: i32) -> [IntGauge; 2] {
+        let p = partition.to_string();
+        ["join_index", "join_waiting_receipts"].map(|kind| self.state_entries.with_label_values(&[&p, kind]))
     }
 
     /// Drops a revoked partition's gauges so another instance's values are not double counted.
     pub fn forget_partition(&self, partition: i32) {
         let p = partition.to_string();
-        for kind in ["pending", "awaiting_message", "terminal_marker"] {
+        for kind in ["pending", "awaiting_message", "awaiting_receipts", "terminal_marker"] {
             let _ = self.state_entries.remove_label_values(&[&p, kind]);
         }
+    }
+
+    /// Drops a revoked partition's receipt join gauges.
+    pub fn forget_join(&self, partition: i32) {
+        let p = partition.to_string();
+        for kind in ["join_index", "join_waiting_receipts"] {
+            let _ = self.state_entries.remove_label_values(&[&p, kind]);
+        }
+    }
+
+    /// A receipt that never matched a submit response, by supplier: a rising count for one
+    /// supplier usually means its id format is configured wrong.
+    pub fn unmatched_receipt(&self, supplier: &str) {
+        self.unmatched_delivery_reports.with_label_values(&[supplier]).inc();
     }
 
     /// Replaces the consumer lag series with librdkafka's latest view of the assigned partitions
@@ -173,9 +216,11 @@ impl Default for Metrics {
 
 /// Label children of one partition, cached by its actor.
 pub struct PartitionMetrics {
-    pub consumed: [IntCounter; 2],
+    /// Per input (by [`InputTopic::index`]), for the inputs of the actor's stage.
+    pub consumed: [Option<IntCounter>; InputTopic::COUNT],
     pub pending: IntGauge,
     pub awaiting_message: IntGauge,
+    pub awaiting_receipts: IntGauge,
     pub markers: IntGauge,
 }
 
@@ -183,6 +228,7 @@ impl PartitionMetrics {
     pub fn set_state(&self, counts: EntryCounts) {
         self.pending.set(counts.pending as i64);
         self.awaiting_message.set(counts.awaiting_message as i64);
+        self.awaiting_receipts.set(counts.awaiting_receipts as i64);
         self.markers.set(counts.markers as i64);
     }
 }

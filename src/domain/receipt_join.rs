@@ -235,6 +235,50 @@ pub fn parse_matched_receipt(value: Option<&[u8]>) -> Result<Input, RecordError>
     }))
 }
 
+/// A receipt re-keyed by receipt key (topic `<app>-receipts-by-supplier-id`): the original
+/// record's value embedded as JSON, with where it came from, so that the join can parse it and,
+/// if it never matches, dead-letter it verbatim with its origin.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByIdWire<'a> {
+    topic: std::borrow::Cow<'a, str>,
+    partition: i32,
+    offset: i64,
+    timestamp_ms: i64,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    key: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    value: &'a serde_json::value::RawValue,
+}
+
+/// `None` if the original value is not JSON (the intake re-keys only receipts it could parse).
+pub fn encode_by_id(original: &OriginalRecord, timestamp_ms: i64) -> Option<Vec<u8>> {
+    let value: &serde_json::value::RawValue = serde_json::from_slice(&original.value).ok()?;
+    let wire = ByIdWire {
+        topic: original.topic.as_str().into(),
+        partition: original.partition,
+        offset: original.offset,
+        timestamp_ms,
+        key: original.key.as_deref().map(String::from_utf8_lossy),
+        value,
+    };
+    serde_json::to_vec(&wire).ok()
+}
+
+/// The original record and its timestamp.
+pub fn decode_by_id(bytes: &[u8]) -> Result<(OriginalRecord, i64), RecordError> {
+    let wire: ByIdWire = serde_json::from_slice(bytes)
+        .map_err(|e| RecordError::new(RecordErrorKind::InvalidField, format!("invalid re-keyed receipt: {e}")))?;
+    let original = OriginalRecord {
+        key: wire.key.map(|k| k.into_owned().into_bytes()),
+        value: wire.value.get().as_bytes().to_vec(),
+        topic: wire.topic.into_owned(),
+        partition: wire.partition,
+        offset: wire.offset,
+    };
+    Ok((original, wire.timestamp_ms))
+}
+
 /// The changelog value of a join entry (JSON, like the message state's, readable with any tool).
 #[derive(Serialize, Deserialize)]
 struct EntrySnapshot {

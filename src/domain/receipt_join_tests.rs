@@ -104,3 +104,12 @@ fn a_matched_receipt_reads_back_as_written() {
     assert!(parse_matched_receipt(Some(b"{}")).is_err());
     assert!(parse_matched_receipt(None).is_err());
 }
+
+#[test]
+fn a_re_keyed_receipt_keeps_its_original_record() {
+    let original = receipt("DELIVRD", T0).original;
+    let (decoded, timestamp) = decode_by_id(&encode_by_id(&original, T0).unwrap()).unwrap();
+    assert_eq!((decoded, timestamp), (original, T0));
+    let not_json = OriginalRecord { value: b"nope".to_vec(), ..receipt("DELIVRD", T0).original };
+    assert_eq!(encode_by_id(&not_json, T0), None);
+}

@@ -31,12 +31,20 @@ impl InputRecord {
 }
 
 /// Which output topic a record goes to, and what it counts as once committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Destination {
     Status(Status),
     DeadLetter(RecordErrorKind),
     /// The state changelog (key = message id, value = encoded entry, None = purged).
     Changelog,
+    /// The receipt join's changelog (key = receipt key).
+    JoinChangelog,
+    /// An accepted part for the receipt join's index (internal, key = receipt key).
+    ReceiptIndex,
+    /// A receipt re-keyed by receipt key (internal).
+    ReceiptById,
+    /// A receipt joined to its message (internal, key = message id).
+    MatchedReceipt,
 }
 
 /// A record to produce inside the current transaction.

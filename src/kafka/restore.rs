@@ -18,8 +18,10 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use super::backoff::Backoff;
 use super::group::ConsumerGroup;
+use super::topics::TopicNames;
+use crate::domain::receipt_join::{self, JoinPolicy, JoinState};
 use crate::domain::snapshot;
-use crate::domain::{PartitionState, Policy};
+use crate::domain::{InputTopic, PartitionState, Policy};
 use crate::telemetry::Metrics;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -39,120 +41,152 @@ pub enum RestoreError {
 /// Brings back a partition's state before its input is processed. A trait so that the pipeline
 /// can be tested without a broker.
 pub trait StateRestore: Send + Sync {
-    /// Blocks until the state of `partition` is restored; errors mean it could not be, for
-    /// longer than a broker outage may last.
-    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError>;
+    /// Blocks until the message state of `partition` is restored; errors mean it could not be,
+    /// for longer than a broker outage may last.
+    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored<PartitionState>, RestoreError>;
+
+    /// The same for the receipt join's table of `partition`.
+    fn restore_join(&self, partition: i32, policy: JoinPolicy) -> Result<Restored<JoinState>, RestoreError>;
 }
 
-/// Restores from the changelog topic with a read_committed consumer.
+/// Restores from the changelog topics with a read_committed consumer.
 pub struct Restorer {
     pub client: ClientConfig,
-    pub changelog_topic: String,
-    pub input_topics: [String; 2],
+    pub topics: Arc<TopicNames>,
     pub group: Arc<dyn ConsumerGroup>,
     pub metrics: Arc<Metrics>,
 }
 
-/// A restored partition and what it took.
-pub struct Restored {
-    pub state: PartitionState,
+/// A restored state and what it took.
+pub struct Restored<S> {
+    pub state: S,
     pub records: u64,
     pub elapsed: Duration,
 }
 
 impl StateRestore for Restorer {
-    /// Retries with backoff on errors: a just-created changelog may not have a leader yet; the
-    /// broker may be briefly away.
-    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
-        let mut backoff = Backoff::new(UNDECIDED_TRANSACTION_WAIT);
-        loop {
-            let error = match self.restore_once(partition, policy.clone()) {
-                Ok(restored) => return Ok(restored),
-                Err(error) => error,
-            };
-            let Some(delay) = backoff.next_delay() else { return Err(error) };
-            tracing::warn!(partition, %error, retry_in = ?delay, "Restore failed; retrying");
-            std::thread::sleep(delay);
-        }
+    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored<PartitionState>, RestoreError> {
+        let inputs = InputTopic::MESSAGE_INPUTS.map(|input| self.topics.input(input));
+        let new = || PartitionState::new(policy.clone());
+        self.retrying(partition, &self.topics.changelog, &inputs, new, |state, key, value, offset| {
+            match value.map(snapshot::decode) {
+                None => state.restore(key, None),
+                Some(Ok(entry)) => state.restore(key, Some(entry)),
+                Some(Err(error)) => tracing::warn!(offset, %error, "Skipping unreadable changelog record"),
+            }
+        })
+    }
+
+    fn restore_join(&self, partition: i32, policy: JoinPolicy) -> Result<Restored<JoinState>, RestoreError> {
+        let inputs = InputTopic::JOIN_INPUTS.map(|input| self.topics.input(input));
+        let new = || JoinState::new(policy);
+        self.retrying(partition, &self.topics.join_changelog, &inputs, new, |state, key, value, offset| {
+            match value.map(receipt_join::decode) {
+                None => state.restore(key, None),
+                Some(Ok(entry)) => state.restore(key, Some(entry)),
+                Some(Err(error)) => tracing::warn!(offset, %error, "Skipping unreadable join changelog record"),
+            }
+        })
     }
 }
 
 impl Restorer {
-    fn restore_once(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
-        let started = Instant::now();
-        let kafka = |error| RestoreError::Kafka { topic: self.changelog_topic.clone(), partition, error };
-        self.wait_for_stable_offsets(partition).map_err(kafka)?;
+    /// Retries with backoff on errors: a just-created changelog may not have a leader yet; the
+    /// broker may be briefly away. Each attempt starts from an empty state.
+    fn retrying<S>(
+        &self,
+        partition: i32,
+        changelog: &str,
+        inputs: &[&str],
+        new: impl Fn() -> S,
+        apply: impl Fn(&mut S, &str, Option<&[u8]>, i64),
+    ) -> Result<Restored<S>, RestoreError> {
+        let mut backoff = Backoff::new(UNDECIDED_TRANSACTION_WAIT);
+        loop {
+            let started = Instant::now();
+            let mut state = new();
+            let replayed =
+                self.replay(partition, changelog, inputs, |key, value, offset| apply(&mut state, key, value, offset));
+            let error = match replayed {
+                Ok(records) => {
+                    self.metrics.records_restored.inc_by(records);
+                    return Ok(Restored { state, records, elapsed: started.elapsed() });
+                }
+                Err(error) => error,
+            };
+            let Some(delay) = backoff.next_delay() else { return Err(error) };
+            tracing::warn!(partition, changelog, %error, retry_in = ?delay, "Restore failed; retrying");
+            std::thread::sleep(delay);
+        }
+    }
+
+    /// Feeds every record of `changelog`'s `partition` to `apply`; returns how many.
+    fn replay(
+        &self,
+        partition: i32,
+        changelog: &str,
+        inputs: &[&str],
+        mut apply: impl FnMut(&str, Option<&[u8]>, i64),
+    ) -> Result<u64, RestoreError> {
+        let kafka = |error| RestoreError::Kafka { topic: changelog.to_owned(), partition, error };
+        self.wait_for_stable_offsets(partition, inputs).map_err(kafka)?;
         let consumer: BaseConsumer = self.client.create().map_err(kafka)?;
         let mut uncommitted = self.client.clone();
         let watermarks: BaseConsumer =
             uncommitted.set("isolation.level", "read_uncommitted").create().map_err(kafka)?;
-        let (low, high) =
-            watermarks.fetch_watermarks(&self.changelog_topic, partition, REQUEST_TIMEOUT).map_err(kafka)?;
-        let mut state = PartitionState::new(policy);
+        let (low, high) = watermarks.fetch_watermarks(changelog, partition, REQUEST_TIMEOUT).map_err(kafka)?;
         let mut records = 0u64;
-        if high > low {
-            let mut assignment = TopicPartitionList::new();
-            assignment.add_partition_offset(&self.changelog_topic, partition, Offset::Beginning).map_err(kafka)?;
-            consumer.assign(&assignment).map_err(kafka)?;
-            // An undecided transaction of a crashed owner holds the reader back until the broker
-            // aborts it (transaction.timeout.ms plus the broker's cleanup interval): give up only
-            // after this long without progress.
-            let mut deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
-            loop {
-                match consumer.poll(Duration::from_millis(100)) {
-                    Some(Ok(message)) => {
-                        records += 1;
-                        deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
-                        self.apply(&mut state, &message);
-                        if message.offset() + 1 >= high {
-                            break;
-                        }
+        if high <= low {
+            return Ok(0);
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment.add_partition_offset(changelog, partition, Offset::Beginning).map_err(kafka)?;
+        consumer.assign(&assignment).map_err(kafka)?;
+        // An undecided transaction of a crashed owner holds the reader back until the broker
+        // aborts it (transaction.timeout.ms plus the broker's cleanup interval): give up only
+        // after this long without progress.
+        let mut deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
+        loop {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    records += 1;
+                    deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
+                    match message.key().map(std::str::from_utf8) {
+                        Some(Ok(key)) => apply(key, message.payload(), message.offset()),
+                        _ => tracing::warn!(offset = message.offset(), "Skipping changelog record without a UTF-8 key"),
                     }
-                    Some(Err(error)) => return Err(kafka(error)),
-                    None => {
-                        // Control records (transaction markers) end the log without a message:
-                        // the position tells when the end was passed.
-                        let position = position(&consumer, &self.changelog_topic, partition).map_err(kafka)?;
-                        if position >= high {
-                            break;
-                        }
-                        if Instant::now() >= deadline {
-                            return Err(RestoreError::Stalled {
-                                topic: self.changelog_topic.clone(),
-                                partition,
-                                position,
-                                high,
-                                waited: UNDECIDED_TRANSACTION_WAIT,
-                            });
-                        }
+                    if message.offset() + 1 >= high {
+                        return Ok(records);
+                    }
+                }
+                Some(Err(error)) => return Err(kafka(error)),
+                None => {
+                    // Control records (transaction markers) end the log without a message: the
+                    // position tells when the end was passed.
+                    let position = position(&consumer, changelog, partition).map_err(kafka)?;
+                    if position >= high {
+                        return Ok(records);
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(RestoreError::Stalled {
+                            topic: changelog.to_owned(),
+                            partition,
+                            position,
+                            high,
+                            waited: UNDECIDED_TRANSACTION_WAIT,
+                        });
                     }
                 }
             }
         }
-        self.metrics.records_restored.inc_by(records);
-        Ok(Restored { state, records, elapsed: started.elapsed() })
     }
 
-    fn apply(&self, state: &mut PartitionState, message: &rdkafka::message::BorrowedMessage<'_>) {
-        let Some(Ok(id)) = message.key().map(std::str::from_utf8) else {
-            tracing::warn!(offset = message.offset(), "Skipping changelog record without a UTF-8 key");
-            return;
-        };
-        match message.payload().map(snapshot::decode) {
-            None => state.restore(id, None),
-            Some(Ok(entry)) => state.restore(id, Some(entry)),
-            Some(Err(error)) => {
-                tracing::warn!(offset = message.offset(), %error, "Skipping unreadable changelog record")
-            }
+    fn wait_for_stable_offsets(&self, partition: i32, inputs: &[&str]) -> Result<(), KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for topic in inputs {
+            list.add_partition(topic, partition);
         }
-    }
-
-    fn wait_for_stable_offsets(&self, partition: i32) -> Result<(), KafkaError> {
-        let mut inputs = TopicPartitionList::new();
-        for topic in &self.input_topics {
-            inputs.add_partition(topic, partition);
-        }
-        self.group.committed_offsets(inputs, REQUEST_TIMEOUT).map(|_| ())
+        self.group.committed_offsets(list, REQUEST_TIMEOUT).map(|_| ())
     }
 }
 

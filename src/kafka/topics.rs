@@ -26,29 +26,60 @@ pub struct TopicNames {
     pub status: String,
     pub dead_letter: String,
     pub changelog: String,
+    /// The gateway's receipts; receipt tracking is on only when this is set.
+    pub delivery_reports: Option<String>,
+    /// Internal topics of receipt tracking, all `<application-id>-…`.
+    pub receipt_index: String,
+    pub receipts_by_id: String,
+    pub matched_receipts: String,
+    pub join_changelog: String,
 }
 
 impl TopicNames {
     pub fn from_config(config: &Config) -> Self {
+        let internal = |name: &str| format!("{}-{name}", config.application_id);
         Self {
             sent: config.sent_topic.clone(),
             responses: config.responses_topic.clone(),
             status: config.status_topic.clone(),
             dead_letter: config.dead_letter_topic.clone(),
             changelog: config.changelog_topic(),
+            delivery_reports: config.delivery_reports_topic.clone(),
+            receipt_index: internal("receipt-index"),
+            receipts_by_id: internal("receipts-by-supplier-id"),
+            matched_receipts: internal("receipts-matched"),
+            join_changelog: internal("receipt-join-changelog"),
         }
+    }
+
+    pub fn receipts_on(&self) -> bool {
+        self.delivery_reports.is_some()
     }
 
     pub fn input(&self, input: InputTopic) -> &str {
         match input {
             InputTopic::SentMessages => &self.sent,
             InputTopic::SubmitResponses => &self.responses,
+            InputTopic::MatchedReceipts => &self.matched_receipts,
+            InputTopic::ReceiptIndex => &self.receipt_index,
+            InputTopic::ReceiptsById => &self.receipts_by_id,
+            InputTopic::DeliveryReports => self.delivery_reports.as_deref().unwrap_or_default(),
         }
     }
 
     /// The input a consumed record's topic name stands for.
-    pub fn input_of(&self, topic: &str) -> InputTopic {
-        if topic == self.sent { InputTopic::SentMessages } else { InputTopic::SubmitResponses }
+    pub fn input_of(&self, topic: &str) -> Option<InputTopic> {
+        InputTopic::ALL.into_iter().find(|input| self.input(*input) == topic)
+    }
+
+    /// Every topic the group consumer subscribes to.
+    pub fn subscribed(&self) -> Vec<&str> {
+        let inputs: &[InputTopic] = if self.receipts_on() {
+            &InputTopic::ALL
+        } else {
+            &[InputTopic::SentMessages, InputTopic::SubmitResponses]
+        };
+        inputs.iter().map(|input| self.input(*input)).collect()
     }
 
     pub fn output(&self, destination: Destination) -> &str {
@@ -56,6 +87,10 @@ impl TopicNames {
             Destination::Status(_) => &self.status,
             Destination::DeadLetter(_) => &self.dead_letter,
             Destination::Changelog => &self.changelog,
+            Destination::JoinChangelog => &self.join_changelog,
+            Destination::ReceiptIndex => &self.receipt_index,
+            Destination::ReceiptById => &self.receipts_by_id,
+            Destination::MatchedReceipt => &self.matched_receipts,
         }
     }
 }
@@ -72,9 +107,9 @@ pub enum TopicError {
     #[error("output topic {topic} has {actual} partitions, fewer than the inputs' {expected}")]
     OutputTooSmall { topic: String, actual: i32, expected: i32 },
     #[error(
-        "state changelog {topic} has {actual} partitions but the inputs have {expected}; a changelog cannot be re-partitioned (use a new application id)"
+        "internal topic {topic} has {actual} partitions but the inputs have {expected}; its partition p belongs to input partition p, so it cannot be re-partitioned (use a new application id)"
     )]
-    ChangelogMismatch { topic: String, actual: i32, expected: i32 },
+    InternalMismatch { topic: String, actual: i32, expected: i32 },
     #[error("Kafka metadata request failed: {0}")]
     Kafka(#[from] KafkaError),
     #[error("could not create topic {topic}: {reason}")]
@@ -86,15 +121,7 @@ pub async fn prepare(config: &Config) -> Result<i32, TopicError> {
     let admin: AdminClient<DefaultClientContext> = super::settings::admin(config).create()?;
     let mut inputs = Vec::new();
     for topic in [&config.sent_topic, &config.responses_topic] {
-        let count = match partition_count(&admin, topic)? {
-            Some(count) => count,
-            None if config.create_topics => {
-                create(&admin, topic, config.partitions, config.replication_factor, &[]).await?;
-                config.partitions
-            }
-            None => return Err(TopicError::MissingInput(topic.clone())),
-        };
-        inputs.push(count);
+        inputs.push(ensure_input(&admin, topic, config).await?);
     }
     let (sent, responses) = (inputs[0], inputs[1]);
     if sent != responses {
@@ -108,16 +135,51 @@ pub async fn prepare(config: &Config) -> Result<i32, TopicError> {
     for topic in [&config.status_topic, &config.dead_letter_topic] {
         ensure_output(&admin, topic, sent, config.replication_factor, &[]).await?;
     }
-    // The changelog must match exactly: its partition p holds the state of input partition p.
-    let changelog = config.changelog_topic();
-    ensure_output(&admin, &changelog, sent, config.replication_factor, &[("cleanup.policy", "compact")]).await?;
-    match partition_count(&admin, &changelog)? {
-        Some(actual) if actual != sent => {
-            return Err(TopicError::ChangelogMismatch { topic: changelog, actual, expected: sent });
+    let names = TopicNames::from_config(config);
+    ensure_internal(&admin, &names.changelog, sent, config.replication_factor, &[("cleanup.policy", "compact")])
+        .await?;
+    if let Some(reports) = &names.delivery_reports {
+        ensure_input(&admin, reports, config).await?;
+        for topic in [&names.receipt_index, &names.receipts_by_id, &names.matched_receipts] {
+            ensure_internal(&admin, topic, sent, config.replication_factor, &[]).await?;
         }
-        _ => {}
+        let compact = [("cleanup.policy", "compact")];
+        ensure_internal(&admin, &names.join_changelog, sent, config.replication_factor, &compact).await?;
     }
     Ok(sent)
+}
+
+/// An input the gateway owns: it must exist, or be created on request (demos and tests).
+async fn ensure_input(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    config: &Config,
+) -> Result<i32, TopicError> {
+    match partition_count(admin, topic)? {
+        Some(count) => Ok(count),
+        None if config.create_topics => {
+            create(admin, topic, config.partitions, config.replication_factor, &[]).await?;
+            Ok(config.partitions)
+        }
+        None => Err(TopicError::MissingInput(topic.to_owned())),
+    }
+}
+
+/// An internal topic whose partition p belongs to input partition p: exactly `partitions`.
+async fn ensure_internal(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    topic_config: &[(&str, &str)],
+) -> Result<(), TopicError> {
+    ensure_output(admin, topic, partitions, replication, topic_config).await?;
+    match partition_count(admin, topic)? {
+        Some(actual) if actual != partitions => {
+            Err(TopicError::InternalMismatch { topic: topic.to_owned(), actual, expected: partitions })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates an output topic with `partitions` partitions unless it exists with at least as many.

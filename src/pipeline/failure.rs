@@ -19,9 +19,9 @@ pub enum PipelineError {
     #[error("restoring partition {partition} panicked")]
     RestorePanicked { partition: i32 },
     #[error(
-        "assignment is not co-partitioned: {sent_topic} {sent:?} vs {responses_topic} {responses:?} (partition counts changed?)"
+        "assignment is not co-partitioned: {sent_topic} {sent:?} vs {other_topic} {other:?} (partition counts changed?)"
     )]
-    NotCoPartitioned { sent_topic: String, sent: Vec<i32>, responses_topic: String, responses: Vec<i32> },
+    NotCoPartitioned { sent_topic: String, sent: Vec<i32>, other_topic: String, other: Vec<i32> },
     #[error("transactions cannot go on: {0}")]
     Sink(SinkError),
     #[error("commit before giving up partitions failed: {0}")]

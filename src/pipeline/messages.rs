@@ -3,7 +3,8 @@
 use actix::Message;
 use rdkafka::error::KafkaError;
 
-use crate::kafka::records::{InputRecord, OutputRecord};
+use crate::domain::InputTopic;
+use crate::kafka::records::{Destination, InputRecord, OutputRecord};
 use crate::kafka::transaction::TransactionError;
 
 /// Sink → source, and `run` → source, through the source thread's inbox (it is not an actor).
@@ -25,7 +26,16 @@ pub struct Dispatch(pub Vec<InputRecord>);
 /// rewind). Their actors restore state before processing anything.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Assign(pub Vec<i32>);
+pub struct Assign(pub Assignment);
+
+/// The partitions of one assignment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    /// Partitions of the co-partitioned inputs: the messages' (and the receipt join's) state.
+    pub partitions: Vec<i32>,
+    /// Partitions of the gateway's delivery-reports topic (any count, re-keyed on arrival).
+    pub delivery_reports: Vec<i32>,
+}
 
 /// Source → router: give up every partition: drain, commit (unless the pipeline is rewinding
 /// after an abort), stop. Answers once all of that is done.
@@ -52,11 +62,12 @@ pub struct Stop;
 pub struct SinkBatch {
     pub partition: i32,
     pub outputs: Vec<OutputRecord>,
-    /// Changed state entries of the partition: `(message id, encoded entry or None when purged)`.
+    /// Changed state entries of the partition: `(key, encoded entry or None when purged)`.
     pub changelog: Vec<(String, Option<Vec<u8>>)>,
-    /// Next offset to consume per [`crate::domain::InputTopic`] index, if the batch had records of that
-    /// input.
-    pub next_offsets: [Option<i64>; 2],
+    /// Which changelog those go to (the messages' or the receipt join's).
+    pub changelog_topic: Destination,
+    /// Next offset to consume per [`InputTopic`] index, if the batch had records of that input.
+    pub next_offsets: [Option<i64>; InputTopic::COUNT],
     /// `sent-messages` timestamps of the messages whose status is in `outputs`, for latency.
     pub completions: Vec<i64>,
 }

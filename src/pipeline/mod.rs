@@ -34,9 +34,12 @@ pub mod failure;
 pub mod messages;
 pub mod partition;
 pub mod rate_limit;
+pub mod receipt_intake;
+pub mod receipt_join;
 pub mod router;
 pub mod sink;
 pub mod source;
+pub mod stream_clock;
 
 #[cfg(test)]
 mod test_kit;

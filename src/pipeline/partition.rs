@@ -11,22 +11,20 @@ use super::failure::{Failures, PipelineError};
 use super::messages::{Process, SinkBatch, Stop};
 use super::rate_limit::RateLimitedWarning;
 use super::sink::Sink;
-use crate::domain::clock::{InputProgress, partition_clock};
+use super::stream_clock::StreamClock;
 use crate::domain::output::render_status;
+use crate::domain::receipt_join::{IndexEntry, JoinPolicy, parse_matched_receipt};
+use crate::domain::supplier_id::{IdFormats, canonical_response_id, partition_for, receipt_key};
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{
-    InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta, Status,
-    StatusChange, snapshot,
+    AcceptedPart, InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta,
+    Status, StatusChange, snapshot,
 };
 use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
 use crate::kafka::restore::StateRestore;
 use crate::kafka::topics::TopicNames;
 use crate::telemetry::{Metrics, PartitionMetrics};
-
-/// After this long without input the partition is taken to be caught up, and its clock follows
-/// the wall clock instead of the record timestamps.
-const IDLE_AFTER: Duration = Duration::from_secs(5);
 
 /// What a partition actor shares with the rest of the pipeline.
 #[derive(Clone)]
@@ -40,6 +38,11 @@ pub struct PartitionContext {
     pub failures: Failures,
     pub policy: Policy,
     pub sweep_interval: Duration,
+    /// The inputs' partition count: the receipt join's partition of a part is its receipt key's
+    /// hash modulo this.
+    pub partitions: i32,
+    pub id_formats: Arc<IdFormats>,
+    pub join_policy: JoinPolicy,
 }
 
 pub struct PartitionActor {
@@ -49,27 +52,27 @@ pub struct PartitionActor {
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
     restored: bool,
-    /// Per input topic (by [`InputTopic`] index): the highest record timestamp seen, and when a
-    /// record last arrived (monotonic). Together they make the partition's clock (see
-    /// [`Self::clock`]).
-    stream_time_ms: [i64; 2],
-    last_record: [Duration; 2],
+    clock: StreamClock,
 }
 
 impl PartitionActor {
     pub fn new(partition: i32, shared: PartitionContext) -> Self {
+        let inputs = Self::inputs(&shared.topics);
         let partition_metrics =
-            shared.metrics.for_partition(partition, [&shared.topics.sent, &shared.topics.responses]);
+            shared.metrics.for_partition(partition, inputs, |input| shared.topics.input(input).to_owned());
         Self {
             partition,
             state: PartitionState::new(shared.policy.clone()),
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
-            stream_time_ms: [0; 2],
-            last_record: [shared.clock.monotonic(); 2],
+            clock: StreamClock::new(inputs, &*shared.clock),
             shared,
         }
+    }
+
+    fn inputs(topics: &TopicNames) -> &'static [InputTopic] {
+        if topics.receipts_on() { &InputTopic::MESSAGE_INPUTS } else { &InputTopic::MESSAGE_INPUTS[..2] }
     }
 
     /// Restores the partition's state from the changelog; the mailbox waits meanwhile, so no
@@ -98,7 +101,7 @@ impl PartitionActor {
                     actor.state = restored.state;
                     actor.partition_metrics.set_state(actor.state.counts());
                     actor.restored = true;
-                    actor.last_record = [actor.shared.clock.monotonic(); 2];
+                    actor.clock.restart(&*actor.shared.clock);
                     actor.shared.health.set_partition_ready(partition);
                 }
                 Ok(Err(error)) => {
@@ -115,22 +118,27 @@ impl PartitionActor {
 
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {
         let mut outputs = Vec::new();
-        let mut next_offsets = [None; 2];
+        let mut next_offsets = [None; InputTopic::COUNT];
         let wall = self.shared.clock.wall_ms();
         let monotonic = self.shared.clock.monotonic();
         for record in records {
-            self.partition_metrics.consumed[record.source.index()].inc();
+            if let Some(consumed) = &self.partition_metrics.consumed[record.source.index()] {
+                consumed.inc();
+            }
             next_offsets[record.source.index()] = Some(record.offset + 1);
             let meta = RecordMeta { timestamp_ms: record.timestamp_ms.unwrap_or(wall), offset: record.offset };
-            let source = record.source.index();
-            self.stream_time_ms[source] = self.stream_time_ms[source].max(meta.timestamp_ms);
-            self.last_record[source] = monotonic;
+            self.clock.record(record.source, meta.timestamp_ms, monotonic);
             self.shared.metrics.processing_lag_seconds.observe((wall - meta.timestamp_ms).max(0) as f64 / 1000.0);
             let key = record.key.as_deref();
             let value = record.value.as_deref();
             let parsed = match record.source {
                 InputTopic::SentMessages => parse_sent_message(key, value),
                 InputTopic::SubmitResponses => parse_submit_response(key, value),
+                InputTopic::MatchedReceipts => parse_matched_receipt(value),
+                other => Err(RecordError::new(
+                    RecordErrorKind::InvalidField,
+                    format!("{other:?} is not an input of a message partition"),
+                )),
             };
             let outcome = match parsed {
                 Ok(input) => self.state.apply(input, meta),
@@ -153,7 +161,7 @@ impl PartitionActor {
         for outcome in self.state.sweep(self.clock()) {
             self.collect(outcome, &mut outputs);
         }
-        let batch = self.batch(outputs, [None; 2]);
+        let batch = self.batch(outputs, [None; InputTopic::COUNT]);
         (!batch.outputs.is_empty() || !batch.changelog.is_empty()).then_some(batch)
     }
 
@@ -161,14 +169,9 @@ impl PartitionActor {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.shared.clock.wall_ms().max(0) as u64)
     }
 
-    /// See [`partition_clock`]: record time while input flows, wall time once caught up.
+    /// See [`StreamClock`]: record time while input flows, wall time once caught up.
     fn clock(&self) -> i64 {
-        let now = self.shared.clock.monotonic();
-        let inputs = InputTopic::ALL.map(|input| InputProgress {
-            newest_record_ms: self.stream_time_ms[input.index()],
-            idle: now.saturating_sub(self.last_record[input.index()]) >= IDLE_AFTER,
-        });
-        partition_clock(self.shared.clock.wall_ms(), &inputs)
+        self.clock.now_ms(&*self.shared.clock)
     }
 
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
@@ -195,8 +198,11 @@ impl PartitionActor {
         }
     }
 
-    fn batch(&mut self, outputs: Vec<OutputRecord>, next_offsets: [Option<i64>; 2]) -> SinkBatch {
+    fn batch(&mut self, mut outputs: Vec<OutputRecord>, next_offsets: [Option<i64>; InputTopic::COUNT]) -> SinkBatch {
         self.partition_metrics.set_state(self.state.counts());
+        for accepted in self.state.take_accepted() {
+            outputs.push(self.index_record(accepted));
+        }
         let changelog = self
             .state
             .take_changes()
@@ -204,7 +210,35 @@ impl PartitionActor {
             .map(|(id, entry)| (id.to_string(), entry.map(snapshot::encode)))
             .collect();
         let completions = outputs.iter().filter_map(|o| o.sent_at_ms).collect();
-        SinkBatch { partition: self.partition, outputs, changelog, next_offsets, completions }
+        SinkBatch {
+            partition: self.partition,
+            outputs,
+            changelog,
+            changelog_topic: Destination::Changelog,
+            next_offsets,
+            completions,
+        }
+    }
+
+    /// Tells the receipt join where the receipts of an accepted part must go. The key is what the
+    /// part's receipts will be re-keyed to: (supplier, the supplier's id in canonical form).
+    fn index_record(&self, accepted: AcceptedPart) -> OutputRecord {
+        let supplier = accepted.supplier.as_deref().unwrap_or_default();
+        let canonical = canonical_response_id(self.shared.id_formats.get(supplier), &accepted.supplier_message_id);
+        let key = receipt_key(supplier, &canonical);
+        let index = IndexEntry {
+            message_id: accepted.message_id.to_string(),
+            message_partition: self.partition,
+            part_number: accepted.part_number,
+        };
+        OutputRecord {
+            destination: Destination::ReceiptIndex,
+            partition: partition_for(key.as_bytes(), self.shared.partitions),
+            key: Some(key.into_bytes()),
+            value: Some(serde_json::to_vec(&index).expect("an index entry serialises")),
+            headers: Vec::new(),
+            sent_at_ms: None,
+        }
     }
 
     fn dead_letter(&mut self, record: InputRecord, error: RecordError) -> OutputRecord {
@@ -256,12 +290,7 @@ impl PartitionActor {
     }
 
     fn headers(&self, reason: String, topic: String, offset: i64) -> Vec<(&'static str, Vec<u8>)> {
-        vec![
-            ("error.reason", reason.into_bytes()),
-            ("source.topic", topic.into_bytes()),
-            ("source.partition", self.partition.to_string().into_bytes()),
-            ("source.offset", offset.to_string().into_bytes()),
-        ]
+        origin_headers(reason, topic, self.partition, offset)
     }
 }
 
@@ -306,6 +335,16 @@ impl Handler<Stop> for PartitionActor {
     fn handle(&mut self, _: Stop, ctx: &mut Self::Context) {
         ctx.stop();
     }
+}
+
+/// The headers of a dead letter: why, and where the record came from.
+pub fn origin_headers(reason: String, topic: String, partition: i32, offset: i64) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("error.reason", reason.into_bytes()),
+        ("source.topic", topic.into_bytes()),
+        ("source.partition", partition.to_string().into_bytes()),
+        ("source.offset", offset.to_string().into_bytes()),
+    ]
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::*;
 use crate::domain::wire::parse_submit_response;
 use crate::pipeline::clock::ManualClock;
 use crate::pipeline::messages::Commit;
+use crate::pipeline::stream_clock::IDLE_AFTER;
 use crate::pipeline::test_kit::{
     FakeRestorer, Ledger, START_MS, TestSink, garbage, part, partition_context, policy, sent, statuses,
 };
@@ -32,7 +33,7 @@ async fn restored_state_and_new_records_complete_a_message_once() {
     let clock = Arc::new(ManualClock::starting_at(START_MS));
     let context = partition_context(&sink, restorer, clock);
     let health = context.health.clone();
-    health.set_assigned(&[3]);
+    health.set_assigned(&[3], 1);
     let actor = start(context, 3);
 
     let records = vec![part(3, 1, "m1", 2, 2, START_MS), sent(3, 5, "m1", START_MS), part(3, 2, "m1", 2, 2, START_MS)];

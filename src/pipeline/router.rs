@@ -1,17 +1,67 @@
-//! The router: owns the partition actors, creates them when partitions are assigned, dispatches
-//! consumed batches to them, and on revocation drains them and commits before they stop.
+//! The router: owns the stages' actors (per assigned partition: the messages' partition actor and,
+//! with receipt tracking, the receipt join; per delivery-reports partition the receipt intake),
+//! creates them when partitions are assigned, dispatches consumed batches to them, and on
+//! revocation drains them and commits before they stop.
 
 use std::collections::HashMap;
 
 use actix::prelude::*;
 use futures::future::join_all;
 
+use futures::FutureExt;
+
 use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
 use super::partition::{PartitionActor, PartitionContext};
+use super::receipt_intake::ReceiptIntake;
+use super::receipt_join::ReceiptJoinActor;
+use crate::domain::InputTopic;
 use crate::kafka::records::InputRecord;
 
+/// Which stage handles a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stage {
+    Messages,
+    ReceiptJoin,
+    ReceiptIntake,
+}
+
+impl Stage {
+    fn of(input: InputTopic) -> Self {
+        match input {
+            InputTopic::SentMessages | InputTopic::SubmitResponses | InputTopic::MatchedReceipts => Self::Messages,
+            InputTopic::ReceiptIndex | InputTopic::ReceiptsById => Self::ReceiptJoin,
+            InputTopic::DeliveryReports => Self::ReceiptIntake,
+        }
+    }
+}
+
+/// One assigned partition's actor of any stage.
+enum StageActor {
+    Messages(Addr<PartitionActor>),
+    ReceiptJoin(Addr<ReceiptJoinActor>),
+    ReceiptIntake(Addr<ReceiptIntake>),
+}
+
+impl StageActor {
+    fn process(&self, records: Vec<InputRecord>) -> futures::future::BoxFuture<'static, ()> {
+        match self {
+            StageActor::Messages(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
+            StageActor::ReceiptJoin(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
+            StageActor::ReceiptIntake(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
+        }
+    }
+
+    fn stop(&self) -> futures::future::BoxFuture<'static, ()> {
+        match self {
+            StageActor::Messages(actor) => Box::pin(actor.send(Stop).map(|_| ())),
+            StageActor::ReceiptJoin(actor) => Box::pin(actor.send(Stop).map(|_| ())),
+            StageActor::ReceiptIntake(actor) => Box::pin(actor.send(Stop).map(|_| ())),
+        }
+    }
+}
+
 pub struct Router {
-    partitions: HashMap<i32, Addr<PartitionActor>>,
+    actors: HashMap<(Stage, i32), StageActor>,
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
     shared: PartitionContext,
@@ -19,17 +69,28 @@ pub struct Router {
 
 impl Router {
     pub fn new(workers: Vec<ArbiterHandle>, shared: PartitionContext) -> Self {
-        Self { partitions: HashMap::new(), workers, next_worker: 0, shared }
+        Self { actors: HashMap::new(), workers, next_worker: 0, shared }
     }
 
-    fn start_partition(&mut self, partition: i32) -> Addr<PartitionActor> {
+    /// Starts a partition's actor of `stage` on the next worker thread.
+    fn start(&mut self, stage: Stage, partition: i32) -> StageActor {
         let worker = &self.workers[self.next_worker % self.workers.len()];
         self.next_worker += 1;
         let shared = self.shared.clone();
-        PartitionActor::start_in_arbiter(worker, move |ctx| {
-            ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
-            PartitionActor::new(partition, shared)
-        })
+        match stage {
+            Stage::Messages => StageActor::Messages(PartitionActor::start_in_arbiter(worker, move |ctx| {
+                ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
+                PartitionActor::new(partition, shared)
+            })),
+            Stage::ReceiptJoin => StageActor::ReceiptJoin(ReceiptJoinActor::start_in_arbiter(worker, move |ctx| {
+                ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
+                ReceiptJoinActor::new(partition, shared)
+            })),
+            Stage::ReceiptIntake => StageActor::ReceiptIntake(ReceiptIntake::start_in_arbiter(worker, move |ctx| {
+                ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
+                ReceiptIntake::new(partition, shared)
+            })),
+        }
     }
 }
 
@@ -41,18 +102,20 @@ impl Handler<Dispatch> for Router {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Dispatch(records): Dispatch, _ctx: &mut Self::Context) -> Self::Result {
-        let mut by_partition: HashMap<i32, Vec<InputRecord>> = HashMap::new();
+        let mut by_actor: HashMap<(Stage, i32), Vec<InputRecord>> = HashMap::new();
         for record in records {
-            by_partition.entry(record.partition).or_default().push(record);
+            by_actor.entry((Stage::of(record.source), record.partition)).or_default().push(record);
         }
-        let mut pending = Vec::with_capacity(by_partition.len());
-        for (partition, records) in by_partition {
-            match self.partitions.get(&partition) {
+        let mut pending = Vec::with_capacity(by_actor.len());
+        for (key, records) in by_actor {
+            match self.actors.get(&key) {
                 // Enqueued now, in order; the returned future only waits for completion.
-                Some(actor) => pending.push(actor.send(Process(records))),
+                Some(actor) => pending.push(actor.process(records)),
                 // Not ours (any more): its offsets are never committed here, so its owner will
                 // consume these records again. Nothing is lost by dropping them.
-                None => tracing::warn!(partition, records = records.len(), "Dropping records of unassigned partition"),
+                None => {
+                    tracing::warn!(stage = ?key.0, partition = key.1, records = records.len(), "Dropping records of unassigned partition")
+                }
             }
         }
         Box::pin(async move {
@@ -64,15 +127,22 @@ impl Handler<Dispatch> for Router {
 impl Handler<Assign> for Router {
     type Result = ();
 
-    fn handle(&mut self, Assign(partitions): Assign, _ctx: &mut Self::Context) {
-        self.shared.health.set_assigned(&partitions);
-        for partition in partitions {
-            if !self.partitions.contains_key(&partition) {
-                let actor = self.start_partition(partition);
-                self.partitions.insert(partition, actor);
+    fn handle(&mut self, Assign(assignment): Assign, _ctx: &mut Self::Context) {
+        let receipts = self.shared.topics.receipts_on();
+        // With receipts each partition has two states to restore: the messages' and the join's.
+        self.shared.health.set_assigned(&assignment.partitions, if receipts { 2 } else { 1 });
+        let mut wanted: Vec<(Stage, i32)> = assignment.partitions.iter().map(|p| (Stage::Messages, *p)).collect();
+        if receipts {
+            wanted.extend(assignment.partitions.iter().map(|p| (Stage::ReceiptJoin, *p)));
+            wanted.extend(assignment.delivery_reports.iter().map(|p| (Stage::ReceiptIntake, *p)));
+        }
+        for (stage, partition) in wanted {
+            if !self.actors.contains_key(&(stage, partition)) {
+                let actor = self.start(stage, partition);
+                self.actors.insert((stage, partition), actor);
             }
         }
-        self.shared.metrics.assigned_partitions.set(self.partitions.len() as i64);
+        self.shared.metrics.assigned_partitions.set(assignment.partitions.len() as i64);
     }
 }
 
@@ -80,7 +150,7 @@ impl Handler<RevokeAll> for Router {
     type Result = ResponseFuture<Result<(), SinkError>>;
 
     fn handle(&mut self, RevokeAll { commit }: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
-        let stopping: Vec<_> = self.partitions.drain().map(|(_, actor)| actor.send(Stop)).collect();
+        let stopping: Vec<_> = self.actors.drain().map(|(_, actor)| actor.stop()).collect();
         self.shared.metrics.assigned_partitions.set(0);
         self.shared.health.set_rebalancing();
         let sink = self.shared.sink.clone();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::health::Health;
 use crate::pipeline::clock::ManualClock;
-use crate::pipeline::messages::{Assign, Dispatch, RevokeAll};
+use crate::pipeline::messages::{Assign, Assignment, Dispatch, RevokeAll};
 use crate::pipeline::test_kit::{
     FakeRestorer, Ledger, START_MS, TestSink, eventually, part, partition_context, sent, statuses,
 };
@@ -33,7 +33,7 @@ fn complete(partition: i32, id: &str, offset: i64) -> Vec<InputRecord> {
 async fn a_batch_is_split_by_partition_and_records_of_unassigned_partitions_are_dropped() {
     let sink = TestSink::start(Ledger::default(), NEVER);
     let (router, health) = start(&sink);
-    router.send(Assign(vec![0, 1])).await.unwrap();
+    router.send(Assign(Assignment { partitions: vec![0, 1], delivery_reports: Vec::new() })).await.unwrap();
     let mut records = complete(0, "m0", 0);
     records.extend(complete(1, "m1", 0));
     records.extend(complete(2, "not-ours", 0));
@@ -52,7 +52,7 @@ async fn a_batch_is_split_by_partition_and_records_of_unassigned_partitions_are_
 async fn revoking_commits_what_was_processed_and_stops_every_partition() {
     let sink = TestSink::start(Ledger::default(), NEVER);
     let (router, health) = start(&sink);
-    router.send(Assign(vec![0])).await.unwrap();
+    router.send(Assign(Assignment { partitions: vec![0], delivery_reports: Vec::new() })).await.unwrap();
     router.send(Dispatch(complete(0, "before", 0))).await.unwrap();
     router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
     assert_eq!(sink.ledger().committed.len(), 1, "committed before giving the partition up");
@@ -67,7 +67,7 @@ async fn revoking_commits_what_was_processed_and_stops_every_partition() {
 async fn revoking_without_a_commit_aborts_what_the_dropped_state_produced() {
     let sink = TestSink::start(Ledger::default(), NEVER);
     let (router, _health) = start(&sink);
-    router.send(Assign(vec![0])).await.unwrap();
+    router.send(Assign(Assignment { partitions: vec![0], delivery_reports: Vec::new() })).await.unwrap();
     router.send(Dispatch(complete(0, "computed-from-aborted-state", 0))).await.unwrap();
     router.send(RevokeAll { commit: false }).await.unwrap().unwrap();
     let ledger = sink.ledger();

@@ -43,8 +43,9 @@ pub struct SinkContext {
 #[derive(Default)]
 struct OpenTransaction {
     offsets: HashMap<(InputTopic, i32), i64>,
-    /// Latest encoded entry per changed key; produced at commit, so each key is written once.
-    changelog: HashMap<(i32, String), Option<Vec<u8>>>,
+    /// Latest encoded entry per changelog, partition and key; produced at commit, so each key
+    /// is written once.
+    changelog: HashMap<(Destination, i32, String), Option<Vec<u8>>>,
     statuses: HashMap<Status, u64>,
     completions: Vec<i64>,
     dead_letters: HashMap<RecordErrorKind, u64>,
@@ -88,7 +89,7 @@ impl Sink {
             match output.destination {
                 Destination::Status(status) => *open.statuses.entry(status).or_default() += 1,
                 Destination::DeadLetter(kind) => *open.dead_letters.entry(kind).or_default() += 1,
-                Destination::Changelog => {}
+                _ => {}
             }
         }
         for input in InputTopic::ALL {
@@ -96,8 +97,8 @@ impl Sink {
                 open.offsets.insert((input, batch.partition), next);
             }
         }
-        for (id, entry) in batch.changelog {
-            open.changelog.insert((batch.partition, id), entry);
+        for (key, entry) in batch.changelog {
+            open.changelog.insert((batch.changelog_topic, batch.partition, key), entry);
         }
         open.completions.extend(batch.completions);
         Ok(())
@@ -109,16 +110,16 @@ impl Sink {
             return Ok(());
         };
         let started = Instant::now();
-        for ((partition, id), entry) in std::mem::take(&mut open.changelog) {
+        for ((destination, partition, key), entry) in std::mem::take(&mut open.changelog) {
             let record = OutputRecord {
-                destination: Destination::Changelog,
+                destination,
                 partition,
-                key: Some(id.into_bytes()),
+                key: Some(key.into_bytes()),
                 value: entry,
                 headers: Vec::new(),
                 sent_at_ms: None,
             };
-            self.transactions.send(&self.shared.topics.changelog, &record)?;
+            self.transactions.send(self.shared.topics.output(destination), &record)?;
         }
         // A transaction of sweeps alone (expiries, orphans, purges) consumed nothing.
         let offsets: Vec<ConsumedOffset> = open

@@ -23,11 +23,14 @@ fn status(partition: i32, id: &str) -> OutputRecord {
     }
 }
 
-fn batch(partition: i32, ids: &[&str], next_offsets: [Option<i64>; 2]) -> SinkBatch {
+fn batch(partition: i32, ids: &[&str], offsets: [Option<i64>; 2]) -> SinkBatch {
+    let mut next_offsets = [None; crate::domain::InputTopic::COUNT];
+    next_offsets[..2].copy_from_slice(&offsets);
     SinkBatch {
         partition,
         outputs: ids.iter().map(|id| status(partition, id)).collect(),
         changelog: ids.iter().map(|id| (id.to_string(), Some(format!("state of {id}").into_bytes()))).collect(),
+        changelog_topic: Destination::Changelog,
         next_offsets,
         completions: Vec::new(),
     }

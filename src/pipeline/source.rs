@@ -15,7 +15,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use super::failure::PipelineError;
-use super::messages::{Assign, Dispatch, RevokeAll, SinkError, SourceCommand};
+use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, SourceCommand};
+use crate::domain::InputTopic;
 
 use super::router::Router;
 use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
@@ -59,10 +60,10 @@ impl RebalanceHandler {
     }
 
     fn assign(&self, assignment: &TopicPartitionList) -> Result<(), PipelineError> {
-        let partitions = co_partitioned(assignment, &self.topics)?;
-        tracing::info!(?partitions, "Partitions assigned");
+        let assignment = co_partitioned(assignment, &self.topics)?;
+        tracing::info!(partitions = ?assignment.partitions, delivery_reports = ?assignment.delivery_reports, "Partitions assigned");
         let router = self.router.get().ok_or(PipelineError::StageStopped("router"))?;
-        block_on(router.send(Assign(partitions))).map_err(|_| PipelineError::StageStopped("router"))
+        block_on(router.send(Assign(assignment))).map_err(|_| PipelineError::StageStopped("router"))
     }
 }
 
@@ -73,12 +74,12 @@ impl ClientContext for RebalanceHandler {
     /// position instead.
     fn stats(&self, statistics: Statistics) {
         let mut lags = Vec::new();
-        for topic in [&self.topics.sent, &self.topics.responses] {
-            let Some(stats) = statistics.topics.get(topic.as_str()) else { continue };
+        for topic in self.topics.subscribed() {
+            let Some(stats) = statistics.topics.get(topic) else { continue };
             for partition in stats.partitions.values().filter(|p| p.partition >= 0 && p.desired) {
                 let end = if partition.ls_offset >= 0 { partition.ls_offset } else { partition.hi_offset };
                 if end >= 0 && partition.app_offset >= 0 {
-                    lags.push((topic.as_str(), partition.partition, (end - partition.app_offset).max(0)));
+                    lags.push((topic, partition.partition, (end - partition.app_offset).max(0)));
                 }
             }
         }
@@ -132,24 +133,33 @@ fn revoke_all(router: &Addr<Router>) -> Result<(), PipelineError> {
     }
 }
 
-/// The partitions of an assignment, which must be the same for both input topics.
-fn co_partitioned(assignment: &TopicPartitionList, topics: &TopicNames) -> Result<Vec<i32>, PipelineError> {
+/// The partitions of an assignment, which must be the same for every co-partitioned input (the
+/// gateway's two, and with receipt tracking the three internal ones); delivery-reports apart.
+fn co_partitioned(assignment: &TopicPartitionList, topics: &TopicNames) -> Result<Assignment, PipelineError> {
     let of = |topic: &str| {
         let mut partitions: Vec<i32> =
             assignment.elements().iter().filter(|e| e.topic() == topic).map(|e| e.partition()).collect();
         partitions.sort_unstable();
         partitions
     };
-    let (sent, responses) = (of(&topics.sent), of(&topics.responses));
-    if sent != responses {
-        return Err(PipelineError::NotCoPartitioned {
-            sent_topic: topics.sent.clone(),
-            sent,
-            responses_topic: topics.responses.clone(),
-            responses,
-        });
+    let sent = of(&topics.sent);
+    let mut co_partitioned = vec![InputTopic::SubmitResponses];
+    if topics.receipts_on() {
+        co_partitioned.extend([InputTopic::MatchedReceipts, InputTopic::ReceiptIndex, InputTopic::ReceiptsById]);
     }
-    Ok(sent)
+    for input in co_partitioned {
+        let other = of(topics.input(input));
+        if other != sent {
+            return Err(PipelineError::NotCoPartitioned {
+                sent_topic: topics.sent.clone(),
+                sent,
+                other_topic: topics.input(input).to_owned(),
+                other,
+            });
+        }
+    }
+    let delivery_reports = topics.delivery_reports.as_deref().map(of).unwrap_or_default();
+    Ok(Assignment { partitions: sent, delivery_reports })
 }
 
 /// The source thread's inputs and outputs.
@@ -182,7 +192,7 @@ impl Source {
         &self,
         in_flight: &mut VecDeque<actix::prelude::Request<Router, Dispatch>>,
     ) -> Result<(), PipelineError> {
-        self.consumer.subscribe(&[&self.topics.sent, &self.topics.responses]).map_err(PipelineError::Consumer)?;
+        self.consumer.subscribe(&self.topics.subscribed()).map_err(PipelineError::Consumer)?;
         loop {
             match self.inbox.try_recv() {
                 Ok(SourceCommand::Stop) | Err(TryRecvError::Disconnected) => return Ok(()),
@@ -219,9 +229,10 @@ impl Source {
         while batch.len() < self.max_batch {
             match self.consumer.poll(timeout) {
                 None => break,
-                Some(Ok(message)) => {
-                    batch.push(InputRecord::from_message(self.topics.input_of(message.topic()), &message));
-                }
+                Some(Ok(message)) => match self.topics.input_of(message.topic()) {
+                    Some(input) => batch.push(InputRecord::from_message(input, &message)),
+                    None => tracing::warn!(topic = message.topic(), "Record of a topic the tracker does not read"),
+                },
                 Some(Err(error)) if is_fatal(&error) => return Err(PipelineError::Consumer(error)),
                 Some(Err(error)) => tracing::warn!(%error, "Consumer error; librdkafka retries on its own"),
             }
@@ -253,9 +264,9 @@ impl Source {
             // Mid-rebalance: the next assignment starts from the committed offsets anyway.
             return Ok(());
         }
-        let partitions = co_partitioned(&partitions, &self.topics)?;
-        tracing::info!(?partitions, "Rewound to committed offsets; restoring state");
-        block_on(self.router.send(Assign(partitions))).map_err(|_| PipelineError::StageStopped("router"))
+        let assignment = co_partitioned(&partitions, &self.topics)?;
+        tracing::info!(partitions = ?assignment.partitions, "Rewound to committed offsets; restoring state");
+        block_on(self.router.send(Assign(assignment))).map_err(|_| PipelineError::StageStopped("router"))
     }
 }
 
@@ -327,19 +338,14 @@ mod tests {
 
     #[test]
     fn an_assignment_must_hold_the_same_partitions_of_both_inputs() {
-        let topics = TopicNames {
-            sent: "s".into(),
-            responses: "r".into(),
-            status: "o".into(),
-            dead_letter: "d".into(),
-            changelog: "c".into(),
-        };
+        let topics = crate::pipeline::test_kit::topics();
+        let topics = TopicNames { sent: "s".into(), responses: "r".into(), ..(*topics).clone() };
         let mut tpl = TopicPartitionList::new();
         for p in [1, 0] {
             tpl.add_partition("s", p);
             tpl.add_partition("r", p);
         }
-        assert_eq!(co_partitioned(&tpl, &topics).unwrap(), vec![0, 1]);
+        assert_eq!(co_partitioned(&tpl, &topics).unwrap().partitions, vec![0, 1]);
         tpl.add_partition("s", 2);
         let error = co_partitioned(&tpl, &topics).unwrap_err().to_string();
         assert!(error.contains("not co-partitioned"), "{error}");

@@ -17,6 +17,8 @@ use super::failure::{Failures, PipelineError};
 use super::messages::SourceCommand;
 use super::partition::PartitionContext;
 use super::sink::{Sink, SinkContext};
+use crate::domain::receipt_join::{JoinPolicy, JoinState};
+use crate::domain::supplier_id::IdFormats;
 use crate::domain::{InputTopic, PartitionState, Policy};
 use crate::health::Health;
 use crate::kafka::records::{InputRecord, OutputRecord};
@@ -142,7 +144,11 @@ pub struct FakeRestorer {
 }
 
 impl StateRestore for FakeRestorer {
-    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored, RestoreError> {
+    fn restore_join(&self, _partition: i32, policy: JoinPolicy) -> Result<Restored<JoinState>, RestoreError> {
+        Ok(Restored { state: JoinState::new(policy), records: 0, elapsed: Duration::ZERO })
+    }
+
+    fn restore(&self, partition: i32, policy: Policy) -> Result<Restored<PartitionState>, RestoreError> {
         if self.fail {
             return Err(RestoreError::Stalled {
                 topic: "changelog".into(),
@@ -164,6 +170,11 @@ pub fn topics() -> Arc<TopicNames> {
         status: "status".into(),
         dead_letter: "dlq".into(),
         changelog: "changelog".into(),
+        delivery_reports: None,
+        receipt_index: "receipt-index".into(),
+        receipts_by_id: "receipts-by-id".into(),
+        matched_receipts: "receipts-matched".into(),
+        join_changelog: "join-changelog".into(),
     })
 }
 
@@ -220,6 +231,9 @@ pub fn partition_context(sink: &TestSink, restorer: FakeRestorer, clock: Arc<Man
         failures: sink.failures.clone(),
         policy: policy(),
         sweep_interval: Duration::from_millis(10),
+        partitions: 8,
+        id_formats: Arc::new(IdFormats::default()),
+        join_policy: JoinPolicy { unmatched_after_ms: 1_000, keep_index_ms: 60_000 },
     }
 }
 
