@@ -145,8 +145,33 @@ pub async fn prepare(config: &Config) -> Result<i32, TopicError> {
         }
         let compact = [("cleanup.policy", "compact")];
         ensure_internal(&admin, &names.join_changelog, sent, config.replication_factor, &compact).await?;
+        let internal = [&names.receipt_index, &names.receipts_by_id, &names.matched_receipts];
+        wait_until_visible(&admin, &internal, sent).await?;
     }
     Ok(sent)
+}
+
+/// A created topic reaches the brokers' metadata a moment after the controller acknowledged it.
+/// The group's first assignment must already contain every co-partitioned input, or it would
+/// look like partitions that do not line up: wait until the metadata shows them all.
+async fn wait_until_visible(
+    admin: &AdminClient<DefaultClientContext>,
+    topics: &[&String],
+    partitions: i32,
+) -> Result<(), TopicError> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    for topic in topics {
+        while partition_count(admin, topic)? != Some(partitions) {
+            if std::time::Instant::now() >= deadline {
+                return Err(TopicError::Create {
+                    topic: topic.to_string(),
+                    reason: "not visible in the metadata".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
 }
 
 /// An input the gateway owns: it must exist, or be created on request (demos and tests).
