@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::supplier_ids::SupplierIdFormat;
+
 /// Simulates an SMS gateway and its SMPP suppliers: writes whole messages to `sent-messages` and
-/// per-part submit responses to `submit-responses`, shuffled within windows like real traffic.
+/// per-part submit responses to `submit-responses`, shuffled within windows like real traffic;
+/// with `--delivery-reports-topic` also the suppliers' delivery receipts.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "sms-loadgen", version)]
 pub struct Args {
@@ -70,6 +73,48 @@ pub struct Args {
     #[arg(long, env = "SMS_LOADGEN_REPLICATION_FACTOR", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..))]
     pub replication_factor: i32,
 
+    /// Topic of delivery receipts; only when given are receipts simulated (the other receipt flags
+    /// have no effect without it).
+    #[arg(long, env = "SMS_LOADGEN_DELIVERY_REPORTS_TOPIC")]
+    pub delivery_reports_topic: Option<String>,
+
+    /// Per message, probability that every part gets a final DELIVRD receipt.
+    #[arg(long, env = "SMS_LOADGEN_DELIVERED_SHARE", default_value_t = 0.9, value_parser = parse_share)]
+    pub delivered_share: f64,
+
+    /// Per message, probability that one part is finally not delivered (UNDELIV, REJECTD or
+    /// EXPIRED); the remaining messages have a part that never gets a final receipt.
+    #[arg(long, env = "SMS_LOADGEN_UNDELIVERED_SHARE", default_value_t = 0.05, value_parser = parse_share)]
+    pub undelivered_share: f64,
+
+    /// Per part, probability of an intermediate ENROUTE (or ACCEPTD) receipt before the final one.
+    #[arg(long, env = "SMS_LOADGEN_ENROUTE_SHARE", default_value_t = 0.2, value_parser = parse_share)]
+    pub enroute_share: f64,
+
+    /// Per final receipt, probability of an exact duplicate.
+    #[arg(long, env = "SMS_LOADGEN_RECEIPT_DUPLICATE_SHARE", default_value_t = 0.02, value_parser = parse_share)]
+    pub receipt_duplicate_share: f64,
+
+    /// Per part, probability that its receipts are written before its submit response.
+    #[arg(long, env = "SMS_LOADGEN_RECEIPT_BEFORE_RESPONSE_SHARE", default_value_t = 0.1, value_parser = parse_share)]
+    pub receipt_before_response_share: f64,
+
+    /// Per receipt, probability of the raw `shortMessage` text instead of structured fields.
+    #[arg(long, env = "SMS_LOADGEN_RECEIPT_TEXT_SHARE", default_value_t = 0.3, value_parser = parse_share)]
+    pub receipt_text_share: f64,
+
+    /// SUPPLIER=same|hex-in-response|hex-in-report: the bases in which a supplier writes its id in
+    /// submit responses and receipts (repeatable; comma-separated in the env var; default same).
+    /// Suppliers: supplier-a, supplier-b, supplier-c.
+    #[arg(long, visible_alias = "delivery-id-format", env = "SMS_LOADGEN_SUPPLIER_ID_FORMAT", value_delimiter = ',')]
+    pub supplier_id_format: Vec<SupplierIdFormat>,
+
+    /// Extra wall-clock delay of receipts written after their submit response. Receipts are
+    /// already placed after their response within the shuffled window (a few windows later for a
+    /// small tail); this holds them back further. With 0 the output order depends only on the seed.
+    #[arg(long, env = "SMS_LOADGEN_RECEIPT_DELAY_MS", default_value_t = 0)]
+    pub receipt_delay_ms: u64,
+
     /// Also write the final summary as JSON to this file.
     #[arg(long, env = "SMS_LOADGEN_SUMMARY_JSON")]
     pub summary_json: Option<PathBuf>,
@@ -118,13 +163,40 @@ mod tests {
         assert_eq!((args.messages, args.max_parts, args.rate, args.partitions, args.window), (100_000, 4, 0, 8, 1000));
         assert_eq!((args.duplicate_share, args.retryable_share, args.invalid_share), (0.02, 0.0, 0.0));
         assert!(args.seed.is_none() && args.id_prefix.is_empty() && !args.create_topics && !args.quiet);
+        assert!(args.delivery_reports_topic.is_none() && args.supplier_id_format.is_empty());
+        assert_eq!((args.delivered_share, args.undelivered_share, args.enroute_share), (0.9, 0.05, 0.2));
+        assert_eq!(
+            (args.receipt_duplicate_share, args.receipt_before_response_share, args.receipt_text_share),
+            (0.02, 0.1, 0.3)
+        );
+        assert_eq!(args.receipt_delay_ms, 0);
+    }
+
+    #[test]
+    fn supplier_id_formats_repeat_and_accept_the_trackers_flag_name() {
+        let args = Args::try_parse_from([
+            "sms-loadgen",
+            "--supplier-id-format",
+            "supplier-a=hex-in-response",
+            "--delivery-id-format",
+            "supplier-b=hex-in-report,supplier-c=same",
+        ])
+        .unwrap();
+        let named: Vec<_> = args.supplier_id_format.iter().map(|f| (f.supplier, f.format.as_str())).collect();
+        assert_eq!(named, [("supplier-a", "hex-in-response"), ("supplier-b", "hex-in-report"), ("supplier-c", "same")]);
+        assert!(Args::try_parse_from(["sms-loadgen", "--supplier-id-format", "acme=same"]).is_err());
     }
 
     #[test]
     fn rejects_out_of_range_values() {
-        for bad in
-            [["--invalid-share", "1.5"], ["--duplicate-share", "-0.1"], ["--max-parts", "0"], ["--max-parts", "256"]]
-        {
+        for bad in [
+            ["--invalid-share", "1.5"],
+            ["--duplicate-share", "-0.1"],
+            ["--max-parts", "0"],
+            ["--max-parts", "256"],
+            ["--delivered-share", "1.1"],
+            ["--receipt-text-share", "-1"],
+        ] {
             assert!(Args::try_parse_from(["sms-loadgen", bad[0], bad[1]]).is_err(), "{bad:?}");
         }
     }

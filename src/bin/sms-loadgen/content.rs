@@ -6,7 +6,9 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 
 const SENDERS: [&str; 6] = ["ACME", "BankOfZ", "ShopNow", "Taxi24", "MedCare", "+38512345678"];
-const SUPPLIERS: [&str; 3] = ["supplier-a", "supplier-b", "supplier-c"];
+/// Every supplier name the generator uses (one per message, on all its parts), so that tests can
+/// configure per-supplier settings such as `--supplier-id-format` for each.
+pub const SUPPLIERS: [&str; 3] = ["supplier-a", "supplier-b", "supplier-c"];
 const SHORT_TEXTS: [&str; 5] = [
     "Your code is {n}",
     "Your order #{n} has shipped.",

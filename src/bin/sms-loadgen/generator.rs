@@ -6,8 +6,13 @@
 //! because a real gateway's suppliers answer out of order and often before the gateway itself
 //! has published the message. Only the order within one part is kept causal: a throttled response
 //! precedes the part's success, and duplicates follow it.
+//!
+//! With receipts on (see [`crate::receipts`]), a part's receipts join that order: after its success
+//! response (in the same window, or for a small tail a few windows later), or, for a share of parts,
+//! before it — the race a tracker must survive. Without receipts no random number is drawn for
+//! them, so a seed plans exactly the records it planned before receipts existed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -16,7 +21,9 @@ use serde_json::json;
 
 use crate::content;
 use crate::invalid::{self, Fresh};
-use crate::records::{InvalidKind, PlannedRecord, RecordKind, Topic, rfc3339_millis};
+use crate::receipts::{self, Outcome, Part, ReceiptSettings};
+use crate::records::{InvalidKind, PlannedRecord, ReceiptRole, RecordKind, Topic, rfc3339_millis};
+use crate::supplier_ids::SupplierIds;
 
 /// SMPP `command_status` ESME_RTHROTTLED: the supplier asks to resubmit later.
 pub const ESME_RTHROTTLED: u32 = 0x58;
@@ -43,15 +50,55 @@ pub struct Settings {
     pub invalid_share: f64,
     /// Gateway time of the first message, ms since the Unix epoch.
     pub start_epoch_ms: u64,
+    /// Delivery receipts to simulate; `None` (no `--delivery-reports-topic`) plans none.
+    pub receipts: Option<ReceiptSettings>,
 }
 
-/// Where a record sits within its part's causal order; only part responses have one.
+/// Where a record sits within its part's causal order; only part responses and receipts have one.
 #[derive(Debug, Clone, Copy)]
 struct PartSlot {
     message: u64,
     part: u8,
-    /// 0 throttled, 1 success, 2 duplicate: the order they must reach Kafka in.
+    /// The order the part's records must reach Kafka in; see [`rank`].
     rank: u8,
+}
+
+type Slotted = (PlannedRecord, Option<PartSlot>);
+
+/// A part's causal order: throttled, success, duplicate responses, then its receipts
+/// (intermediate, final, duplicate) — or, when its receipts overtake the response, the receipts
+/// between throttled and success.
+fn rank(kind: RecordKind, before_response: bool) -> u8 {
+    use ReceiptRole::{Duplicate, Final, Intermediate};
+    match (kind, before_response) {
+        (RecordKind::Retryable, _) => 0,
+        (RecordKind::Success, false) => 1,
+        (RecordKind::Duplicate, false) => 2,
+        (RecordKind::Receipt(r), false) => match r.role {
+            Intermediate => 3,
+            Final => 4,
+            Duplicate => 5,
+        },
+        (RecordKind::Receipt(r), true) => match r.role {
+            Intermediate => 1,
+            Final => 2,
+            Duplicate => 4,
+        },
+        (RecordKind::Success, true) => 3,
+        (RecordKind::Duplicate, true) => 4,
+        // Messages and invalid records have no part slot.
+        (RecordKind::Message | RecordKind::Invalid(_), _) => 0,
+    }
+}
+
+/// Receipt planning state, present only with receipts on.
+struct Receipts {
+    settings: ReceiptSettings,
+    ids: SupplierIds,
+    /// Tail receipts by the window they are due in.
+    deferred: BTreeMap<u64, Vec<Slotted>>,
+    /// Expected outcomes of the messages planned since [`Generator::take_outcomes`].
+    outcomes: Vec<(String, Outcome)>,
 }
 
 pub struct Generator {
@@ -60,29 +107,65 @@ pub struct Generator {
     /// Scrambles message indexes into ids; unique because [`scramble`] is a bijection.
     id_key: u64,
     next_message: u64,
+    next_window: u64,
+    receipts: Option<Receipts>,
 }
 
 impl Generator {
     pub fn new(settings: Settings) -> Self {
         let mut rng = StdRng::seed_from_u64(settings.seed);
         let id_key = rng.random();
-        Self { settings, rng, id_key, next_message: 0 }
+        let receipts = settings.receipts.clone().map(|receipts| Receipts {
+            settings: receipts,
+            ids: SupplierIds::new(&mut rng, &settings.id_prefix),
+            deferred: BTreeMap::new(),
+            outcomes: Vec::new(),
+        });
+        Self { settings, rng, id_key, next_message: 0, next_window: 0, receipts }
     }
 
     /// Plans the next window of `messages` valid messages, shuffled, ready to produce.
     pub fn window(&mut self, messages: usize) -> Vec<PlannedRecord> {
-        let mut planned: Vec<(PlannedRecord, Option<PartSlot>)> = Vec::with_capacity(messages * 3);
+        let mut planned: Vec<Slotted> = Vec::with_capacity(messages * 3);
         for _ in 0..messages {
             self.plan_message(&mut planned);
         }
-        let invalid = share_count(&mut self.rng, planned.len(), self.settings.invalid_share);
+        let receipts = planned.iter().filter(|(r, _)| r.topic == Topic::DeliveryReports).count();
+        let invalid = share_count(&mut self.rng, planned.len() - receipts, self.settings.invalid_share);
         for _ in 0..invalid {
             let record = self.plan_invalid();
             planned.push((record, None));
         }
+        if self.receipts.is_some() {
+            // Invalid receipts as a share of this window's receipts, like the other invalid records.
+            for _ in 0..share_count(&mut self.rng, receipts, self.settings.invalid_share) {
+                let kind = InvalidKind::RECEIPTS[self.rng.random_range(0..InvalidKind::RECEIPTS.len())];
+                let (key, timestamp) = self.fresh();
+                let fresh = Fresh { key: &key, other: &key, timestamp: &timestamp };
+                planned.push((invalid::record(&mut self.rng, kind, &fresh), None));
+            }
+        }
+        if let Some(due) = self.receipts.as_mut().and_then(|r| r.deferred.remove(&self.next_window)) {
+            planned.extend(due);
+        }
+        self.next_window += 1;
         planned.shuffle(&mut self.rng);
         restore_part_order(&mut planned);
         planned.into_iter().map(|(record, _)| record).collect()
+    }
+
+    /// Tail receipts not yet written because their window has not been planned; the run writes
+    /// them after its last window, so that every message's receipts are complete.
+    pub fn take_deferred(&mut self) -> Vec<PlannedRecord> {
+        let deferred = self.receipts.as_mut().map(|r| std::mem::take(&mut r.deferred)).unwrap_or_default();
+        // Each part's final receipt was queued before its duplicate, so the order stays causal.
+        deferred.into_values().flatten().map(|(record, _)| record).collect()
+    }
+
+    /// Expected delivery outcomes of the messages planned since the last call (none without
+    /// receipts), in planning order.
+    pub fn take_outcomes(&mut self) -> Vec<(String, Outcome)> {
+        self.receipts.as_mut().map(|r| std::mem::take(&mut r.outcomes)).unwrap_or_default()
     }
 
     /// The id of the `index`-th message: prefix plus 16 hex digits.
@@ -90,7 +173,7 @@ impl Generator {
         format!("{}{:016x}", self.settings.id_prefix, scramble(index ^ self.id_key))
     }
 
-    fn plan_message(&mut self, planned: &mut Vec<(PlannedRecord, Option<PartSlot>)>) {
+    fn plan_message(&mut self, planned: &mut Vec<Slotted>) {
         let index = self.next_message;
         self.next_message += 1;
         let id = self.message_id(index);
@@ -101,15 +184,24 @@ impl Generator {
         }
         let supplier = content::supplier(rng);
         let created_ms = self.settings.start_epoch_ms + index * CREATION_SPACING_MS;
+        // Drawn in the order the fields used to be, so that plans without receipts stay the same.
+        let (sender, recipient, text) = (content::sender(rng), content::recipient(rng), content::text(rng, total));
         let message = json!({
-            "id": id, "status": "PENDING", "sender": content::sender(rng), "recipient": content::recipient(rng),
-            "text": content::text(rng, total), "supplier": supplier, "createdAt": rfc3339_millis(created_ms),
+            "id": id, "status": "PENDING", "sender": sender, "recipient": recipient,
+            "text": text, "supplier": supplier, "createdAt": rfc3339_millis(created_ms),
         });
         planned.push((record(Topic::Sent, &id, &message, RecordKind::Message), None));
+        let fates = self.receipts.as_mut().map(|r| {
+            let (outcome, fates) = receipts::fates(rng, &r.settings, total);
+            r.outcomes.push((id.clone(), outcome));
+            fates
+        });
         let (retryable_share, duplicate_share) = (self.settings.retryable_share, self.settings.duplicate_share);
         for part in 1..=total {
+            let before_response =
+                self.receipts.as_ref().is_some_and(|r| rng.random_bool(r.settings.before_response_share));
             let mut received_ms = created_ms + rng.random_range(150..3000);
-            let mut respond = |rng: &mut StdRng, rank: u8, command_status: u32, supplier_id: Option<String>| {
+            let mut respond = |rng: &mut StdRng, kind: RecordKind, command_status: u32, supplier_id: Option<String>| {
                 received_ms += rng.random_range(5..500);
                 let mut value = json!({
                     "messageId": id, "partNumber": part, "totalParts": total, "supplierMessageId": supplier_id,
@@ -119,32 +211,56 @@ impl Generator {
                     // Error responses carry no supplier id at all, not a null one.
                     fields.remove("supplierMessageId");
                 }
-                let kind = [RecordKind::Retryable, RecordKind::Success, RecordKind::Duplicate][usize::from(rank)];
-                let slot = PartSlot { message: index, part, rank };
+                let slot = PartSlot { message: index, part, rank: rank(kind, before_response) };
                 planned.push((record(Topic::Responses, &id, &value, kind), Some(slot)));
+                received_ms
             };
             if rng.random_bool(retryable_share) {
-                respond(rng, 0, ESME_RTHROTTLED, None);
+                respond(rng, RecordKind::Retryable, ESME_RTHROTTLED, None);
             }
-            let supplier_id = content::supplier_message_id(rng);
-            respond(rng, 1, 0, Some(supplier_id.clone()));
+            // With receipts, ids are unique and in the supplier's format; see `supplier_ids`.
+            let ids = self.receipts.as_mut().map(|r| r.ids.next(rng, r.settings.id_format(supplier)));
+            let supplier_id =
+                ids.as_ref().map_or_else(|| content::supplier_message_id(rng), |ids| ids.response.clone());
+            let submitted_ms = respond(rng, RecordKind::Success, 0, Some(supplier_id.clone()));
             if rng.random_bool(duplicate_share) {
                 // A resubmission after a lost response gets a new supplier id now and then.
-                let dup_id = if rng.random_bool(0.3) { content::supplier_message_id(rng) } else { supplier_id };
-                respond(rng, 2, 0, Some(dup_id));
+                let dup_id = match (rng.random_bool(0.3), self.receipts.as_mut()) {
+                    (false, _) => supplier_id,
+                    (true, None) => content::supplier_message_id(rng),
+                    (true, Some(r)) => r.ids.next(rng, r.settings.id_format(supplier)).response,
+                };
+                respond(rng, RecordKind::Duplicate, 0, Some(dup_id));
+            }
+            let (Some(r), Some(ids), Some(fates)) = (self.receipts.as_mut(), &ids, &fates) else { continue };
+            let fate = fates[usize::from(part - 1)];
+            let part_info = Part { supplier, id: &ids.report, fate, before_response, submitted_ms, text: &text };
+            let plan = receipts::plan_part(rng, &r.settings, &part_info);
+            for receipt in plan.records {
+                let slot = Some(PartSlot { message: index, part, rank: rank(receipt.kind, before_response) });
+                let intermediate =
+                    matches!(receipt.kind, RecordKind::Receipt(k) if k.role == ReceiptRole::Intermediate);
+                if plan.tail_windows > 0 && !intermediate {
+                    r.deferred.entry(self.next_window + plan.tail_windows).or_default().push((receipt, slot));
+                } else {
+                    planned.push((receipt, slot));
+                }
             }
         }
     }
 
-    fn plan_invalid(&mut self) -> PlannedRecord {
-        let kind = InvalidKind::ALL[self.rng.random_range(0..InvalidKind::ALL.len())];
+    /// A key no valid record uses, and a timestamp, for an invalid record.
+    fn fresh(&mut self) -> (String, String) {
         // A valid id is the prefix plus exactly 16 hex digits; prefix + "bad-" + 16 hex digits is
         // longer, so it can never be one: invalid records never touch a valid message.
-        let prefix = &self.settings.id_prefix;
-        let key = format!("{prefix}bad-{:016x}", self.rng.random::<u64>());
-        let other = format!("{prefix}bad-{:016x}", self.rng.random::<u64>());
+        let key = format!("{}bad-{:016x}", self.settings.id_prefix, self.rng.random::<u64>());
         let created_ms = self.settings.start_epoch_ms + self.next_message * CREATION_SPACING_MS;
-        let timestamp = rfc3339_millis(created_ms);
+        (key, rfc3339_millis(created_ms))
+    }
+
+    fn plan_invalid(&mut self) -> PlannedRecord {
+        let kind = InvalidKind::ALL[self.rng.random_range(0..InvalidKind::ALL.len())];
+        let ((key, timestamp), (other, _)) = (self.fresh(), self.fresh());
         invalid::record(&mut self.rng, kind, &Fresh { key: &key, other: &other, timestamp: &timestamp })
     }
 }
@@ -162,18 +278,18 @@ fn share_count(rng: &mut impl Rng, n: usize, share: f64) -> usize {
     whole as usize + usize::from(rng.random_bool((exact - whole).clamp(0.0, 1.0)))
 }
 
-/// After the shuffle, reorders each part's responses among the positions they landed on so that
-/// they run throttled, success, duplicates; everything else keeps its shuffled position.
-fn restore_part_order(planned: &mut [(PlannedRecord, Option<PartSlot>)]) {
+/// After the shuffle, reorders each part's responses and receipts among the positions they landed
+/// on so that they follow [`rank`]; everything else keeps its shuffled position.
+fn restore_part_order(planned: &mut [Slotted]) {
     let mut groups: HashMap<(u64, u8), Vec<usize>> = HashMap::new();
     for (position, (_, slot)) in planned.iter().enumerate() {
         if let Some(slot) = slot {
             groups.entry((slot.message, slot.part)).or_default().push(position);
         }
     }
-    let rank = |planned: &[(PlannedRecord, Option<PartSlot>)], at: usize| planned[at].1.map_or(0, |s| s.rank);
+    let rank = |planned: &[Slotted], at: usize| planned[at].1.map_or(0, |s| s.rank);
     for positions in groups.values().filter(|p| p.len() > 1) {
-        // Selection sort over at most three positions; groups are disjoint, so order is irrelevant.
+        // Selection sort over a handful of positions; groups are disjoint, so order is irrelevant.
         for i in 0..positions.len() {
             let lowest = (i..positions.len()).min_by_key(|&j| rank(planned, positions[j])).unwrap_or(i);
             planned.swap(positions[i], positions[lowest]);
@@ -182,7 +298,7 @@ fn restore_part_order(planned: &mut [(PlannedRecord, Option<PartSlot>)]) {
 }
 
 /// A bijection on u64 (the splitmix64 finaliser): distinct indexes give distinct, random-looking ids.
-fn scramble(mut z: u64) -> u64 {
+pub fn scramble(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -191,3 +307,7 @@ fn scramble(mut z: u64) -> u64 {
 #[cfg(test)]
 #[path = "generator_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "receipts_tests.rs"]
+mod receipts_tests;

@@ -14,6 +14,7 @@ fn settings(seed: u64) -> Settings {
         retryable_share: 0.05,
         invalid_share: 0.01,
         start_epoch_ms: 1_764_064_800_000,
+        receipts: None,
     }
 }
 

@@ -27,6 +27,7 @@ pub fn record(rng: &mut impl Rng, kind: InvalidKind, fresh: &Fresh<'_>) -> Plann
     let mut fields = match topic {
         Topic::Sent => message(fresh),
         Topic::Responses => part(fresh),
+        Topic::DeliveryReports => receipt(rng, fresh),
     };
     let id_field = if topic == Topic::Sent { "id" } else { "messageId" };
     let value = match kind {
@@ -36,6 +37,7 @@ pub fn record(rng: &mut impl Rng, kind: InvalidKind, fresh: &Fresh<'_>) -> Plann
                 Topic::Sent => &["id", "status"],
                 // commandStatus is 0, so dropping supplierMessageId breaks the success rule.
                 Topic::Responses => &["messageId", "partNumber", "totalParts", "commandStatus", "supplierMessageId"],
+                Topic::DeliveryReports => &["supplier"],
             };
             fields.remove(candidates[rng.random_range(0..candidates.len())]);
             to_vec(fields)
@@ -72,6 +74,20 @@ pub fn record(rng: &mut impl Rng, kind: InvalidKind, fresh: &Fresh<'_>) -> Plann
             fields.insert("totalParts".into(), json!(if rng.random_bool(0.5) { 0 } else { 300 }));
             to_vec(fields)
         }
+        InvalidKind::ReceiptNotJson => receipt_not_json(rng, fresh.key),
+        InvalidKind::ReceiptMissingSupplier => {
+            fields.remove("supplier");
+            to_vec(fields)
+        }
+        InvalidKind::ReceiptUnknownStat => {
+            if fields.contains_key("shortMessage") {
+                fields.insert("shortMessage".into(), json!(format!("id:{} stat:BOUNCED err:000", fresh.key)));
+            } else {
+                let stat = [json!("BOUNCED"), json!("LOST"), json!(0), json!(42)][rng.random_range(0..4)].clone();
+                fields.insert("stat".into(), stat);
+            }
+            to_vec(fields)
+        }
     };
     PlannedRecord { topic, key, value, kind: RecordKind::Invalid(kind) }
 }
@@ -91,6 +107,19 @@ fn part(fresh: &Fresh<'_>) -> Map<String, Value> {
         "messageId": fresh.key, "partNumber": 1, "totalParts": 1, "supplierMessageId": "0BADBEEF",
         "commandStatus": 0, "supplier": "supplier-a", "receivedAt": fresh.timestamp,
     });
+    into_map(value)
+}
+
+/// A well-formed delivery receipt for the fresh id as supplier id, structured or as raw text.
+fn receipt(rng: &mut impl Rng, fresh: &Fresh<'_>) -> Map<String, Value> {
+    let value = if rng.random_bool(0.5) {
+        json!({
+            "supplier": "supplier-a", "supplierMessageId": fresh.key, "stat": "DELIVRD", "err": "000",
+            "receivedAt": fresh.timestamp,
+        })
+    } else {
+        json!({ "supplier": "supplier-a", "shortMessage": format!("id:{} stat:DELIVRD err:000", fresh.key) })
+    };
     into_map(value)
 }
 
@@ -116,6 +145,16 @@ fn not_json(rng: &mut impl Rng, key: &str) -> Vec<u8> {
     }
 }
 
+/// A receipt no JSON parser accepts: the raw receipt text published as is, a cut-off record, or
+/// the binary PDU.
+fn receipt_not_json(rng: &mut impl Rng, key: &str) -> Vec<u8> {
+    match rng.random_range(0..3) {
+        0 => format!("id:{key} sub:001 dlvrd:001 stat:DELIVRD err:000").into_bytes(),
+        1 => format!(r#"{{"supplier":"supplier-a","supplierMessageId":"{key}","stat":"DELI"#).into_bytes(),
+        _ => vec![0x00, 0x00, 0x00, 0x2d, 0x80, 0x00, 0x00, 0x05],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -130,12 +169,19 @@ mod tests {
     fn the_unbroken_templates_are_valid() {
         assert_eq!(contract::check(Topic::Sent, Some(FRESH.key), &to_vec(message(&FRESH))), Ok(()));
         assert_eq!(contract::check(Topic::Responses, Some(FRESH.key), &to_vec(part(&FRESH))), Ok(()));
+        let mut rng = StdRng::seed_from_u64(1);
+        for _ in 0..20 {
+            assert_eq!(
+                contract::check(Topic::DeliveryReports, Some(FRESH.key), &to_vec(receipt(&mut rng, &FRESH))),
+                Ok(())
+            );
+        }
     }
 
     #[test]
     fn every_variant_of_every_kind_is_invalid_and_keyed_by_the_fresh_id() {
         let mut rng = StdRng::seed_from_u64(7);
-        for kind in InvalidKind::ALL {
+        for kind in InvalidKind::ALL.into_iter().chain(InvalidKind::RECEIPTS) {
             let mut topics = std::collections::HashSet::new();
             for _ in 0..200 {
                 let r = record(&mut rng, kind, &FRESH);

@@ -4,12 +4,15 @@
 mod cli;
 mod content;
 mod generator;
+mod holdback;
 mod invalid;
 mod pacing;
 mod producer;
+mod receipts;
 mod records;
 mod run;
 mod summary;
+mod supplier_ids;
 mod topics;
 
 use std::io::IsTerminal;

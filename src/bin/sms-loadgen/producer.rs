@@ -62,6 +62,7 @@ pub struct Sender {
     producer: ThreadedProducer<Deliveries>,
     sent_topic: String,
     responses_topic: String,
+    delivery_reports_topic: Option<String>,
     enqueued: u64,
 }
 
@@ -85,7 +86,19 @@ impl Sender {
         let producer = client_config(bootstrap_servers)
             .create_with_context(Deliveries::default())
             .context("creating the Kafka producer")?;
-        Ok(Self { producer, sent_topic: sent_topic.into(), responses_topic: responses_topic.into(), enqueued: 0 })
+        Ok(Self {
+            producer,
+            sent_topic: sent_topic.into(),
+            responses_topic: responses_topic.into(),
+            delivery_reports_topic: None,
+            enqueued: 0,
+        })
+    }
+
+    /// Where receipts go; without it, sending one is an error.
+    pub fn with_delivery_reports(mut self, topic: Option<&str>) -> Self {
+        self.delivery_reports_topic = topic.map(str::to_owned);
+        self
     }
 
     /// Enqueues one record, waiting for room while librdkafka's queue is full.
@@ -93,6 +106,10 @@ impl Sender {
         let topic = match record.topic {
             Topic::Sent => &self.sent_topic,
             Topic::Responses => &self.responses_topic,
+            Topic::DeliveryReports => self
+                .delivery_reports_topic
+                .as_ref()
+                .context("a receipt was planned without --delivery-reports-topic")?,
         };
         let mut base: BaseRecord<'_, str, [u8]> = BaseRecord::to(topic).payload(&record.value);
         if let Some(key) = &record.key {

@@ -1,15 +1,18 @@
 //! The planned records the generator hands to the producer, and the labels they are counted by.
 //!
-//! A planned record knows which of the two topics it is for, but not the topic's name: names are
+//! A planned record knows which of the input topics it is for, but not the topic's name: names are
 //! configuration, and keeping them out makes the generator pure and its tests independent of it.
 
-/// Which of the two input topics a record goes to.
+/// Which of the input topics a record goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// `sent-messages`: WholeMessage JSON keyed by message id.
     Sent,
     /// `submit-responses`: one MessagePart JSON per SMPP submit response, keyed by message id.
     Responses,
+    /// `delivery-reports`: one SMPP delivery receipt per record, keyed by the supplier message id as
+    /// written in it. Only written with `--delivery-reports-topic`.
+    DeliveryReports,
 }
 
 /// The kinds of invalid record, each breaking one rule of the wire contract.
@@ -22,6 +25,12 @@ pub enum InvalidKind {
     NullKey,
     PartOutOfRange,
     TotalPartsOutOfRange,
+    /// A receipt that is not JSON (e.g. the raw receipt text published as is).
+    ReceiptNotJson,
+    /// A receipt without the required `supplier`.
+    ReceiptMissingSupplier,
+    /// A receipt whose `stat` is neither a known SMPP state name nor a `message_state` number.
+    ReceiptUnknownStat,
 }
 
 impl InvalidKind {
@@ -35,6 +44,11 @@ impl InvalidKind {
         Self::TotalPartsOutOfRange,
     ];
 
+    /// The kinds of invalid receipt, planned only when receipts are simulated; kept apart from
+    /// [`Self::ALL`] so that runs without receipts plan exactly what they always did.
+    pub const RECEIPTS: [InvalidKind; 3] =
+        [Self::ReceiptNotJson, Self::ReceiptMissingSupplier, Self::ReceiptUnknownStat];
+
     /// Stable snake_case label, used as the key in summaries.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,6 +59,9 @@ impl InvalidKind {
             Self::NullKey => "null_key",
             Self::PartOutOfRange => "part_out_of_range",
             Self::TotalPartsOutOfRange => "total_parts_out_of_range",
+            Self::ReceiptNotJson => "receipt_not_json",
+            Self::ReceiptMissingSupplier => "receipt_missing_supplier",
+            Self::ReceiptUnknownStat => "receipt_unknown_stat",
         }
     }
 
@@ -52,6 +69,7 @@ impl InvalidKind {
     pub fn topics(self) -> &'static [Topic] {
         match self {
             Self::PartOutOfRange | Self::TotalPartsOutOfRange => &[Topic::Responses],
+            Self::ReceiptNotJson | Self::ReceiptMissingSupplier | Self::ReceiptUnknownStat => &[Topic::DeliveryReports],
             _ => &[Topic::Sent, Topic::Responses],
         }
     }
@@ -68,7 +86,30 @@ pub enum RecordKind {
     Retryable,
     /// An extra successful response for a part that already has its success.
     Duplicate,
+    /// A valid delivery receipt.
+    Receipt(ReceiptKind),
     Invalid(InvalidKind),
+}
+
+/// What a receipt stands for, so that the summary can count receipts without parsing them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReceiptKind {
+    pub role: ReceiptRole,
+    pub supplier: &'static str,
+    /// Raw `shortMessage` text rather than structured fields.
+    pub text: bool,
+    /// Placed before its part's successful submit response.
+    pub before_response: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReceiptRole {
+    /// ENROUTE or ACCEPTD: recorded by the tracker, never an outcome.
+    Intermediate,
+    /// The part's one final state (DELIVRD, UNDELIV, REJECTD or EXPIRED).
+    Final,
+    /// A byte-for-byte copy of the part's final receipt.
+    Duplicate,
 }
 
 /// One record to produce.
@@ -89,6 +130,17 @@ pub fn rfc3339_millis(epoch_ms: u64) -> String {
     let (year, month, day) = civil_from_days(days);
     let (hour, minute, second) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
     format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// Formats milliseconds since the Unix epoch as an SMPP receipt date, `YYMMDDhhmm`, or with
+/// `seconds` `YYMMDDhhmmss` as some suppliers write it.
+pub fn smpp_date(epoch_ms: u64, seconds: bool) -> String {
+    let secs = epoch_ms / 1000;
+    let (days, day_secs) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, minute, second) = (day_secs / 3600, day_secs % 3600 / 60, day_secs % 60);
+    let date = format!("{:02}{month:02}{day:02}{hour:02}{minute:02}", year % 100);
+    if seconds { format!("{date}{second:02}") } else { date }
 }
 
 /// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
@@ -120,7 +172,35 @@ pub mod contract {
         match topic {
             Topic::Sent => check_message(key, &fields),
             Topic::Responses => check_part(key, &fields),
+            Topic::DeliveryReports => check_receipt(&fields),
         }
+    }
+
+    /// The SMPP `stat` names, and the `message_state` numbers 1..=9, the tracker accepts.
+    const STATS: [&str; 8] = ["DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD", "ENROUTE"];
+
+    /// Required `supplier`; then structured `supplierMessageId` + `stat`, or a `shortMessage` from
+    /// which `id:` and `stat:` are read leniently (any order, any case).
+    fn check_receipt(fields: &Map<String, Value>) -> Result<(), String> {
+        fields.get("supplier").and_then(Value::as_str).ok_or("supplier missing or not a string")?;
+        let known = |stat: &Value| match stat {
+            Value::String(s) => STATS.contains(&s.to_uppercase().as_str()),
+            Value::Number(n) => n.as_u64().is_some_and(|n| (1..=9).contains(&n)),
+            _ => false,
+        };
+        if let Some(stat) = fields.get("stat") {
+            fields.get("supplierMessageId").and_then(Value::as_str).filter(|id| !id.is_empty()).ok_or("no id")?;
+            return if known(stat) { Ok(()) } else { Err(format!("unknown stat {stat}")) };
+        }
+        let text = fields.get("shortMessage").and_then(Value::as_str).ok_or("neither stat nor shortMessage")?;
+        let field = |name: &str| {
+            text.split_whitespace().find_map(|token| {
+                token.get(..name.len()).filter(|n| n.eq_ignore_ascii_case(name)).map(|_| &token[name.len()..])
+            })
+        };
+        field("id:").filter(|id| !id.is_empty()).ok_or("no id: in shortMessage")?;
+        let stat = field("stat:").ok_or("no stat: in shortMessage")?;
+        if known(&Value::String(stat.into())) { Ok(()) } else { Err(format!("unknown stat {stat}")) }
     }
 
     fn check_message(key: &str, fields: &Map<String, Value>) -> Result<(), String> {
@@ -167,9 +247,16 @@ mod tests {
     }
 
     #[test]
+    fn formats_smpp_dates() {
+        assert_eq!(smpp_date(1_795_687_323_456, false), "2611261002");
+        assert_eq!(smpp_date(1_795_687_323_456, true), "261126100203");
+    }
+
+    #[test]
     fn kind_labels_are_unique_snake_case() {
-        let labels: std::collections::HashSet<_> = InvalidKind::ALL.iter().map(|k| k.as_str()).collect();
-        assert_eq!(labels.len(), InvalidKind::ALL.len());
+        let all: Vec<_> = InvalidKind::ALL.iter().chain(&InvalidKind::RECEIPTS).collect();
+        let labels: std::collections::HashSet<_> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(labels.len(), all.len());
         assert!(labels.iter().all(|l| l.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
     }
 
@@ -181,5 +268,11 @@ mod tests {
         assert_eq!(contract::check(Topic::Responses, Some("5d1f0c9e"), part), Ok(()));
         let throttled = br#"{"messageId":"m","partNumber":1,"totalParts":1,"commandStatus":88}"#;
         assert_eq!(contract::check(Topic::Responses, Some("m"), throttled), Ok(()));
+        let structured = br#"{"supplier":"supplier-a","supplierMessageId":"1F","stat":"DELIVRD","err":"000","doneDate":"2611261002","receivedAt":"2026-11-26T10:02:03.123Z"}"#;
+        let text = br#"{"supplier":"supplier-a","shortMessage":"id:1F sub:001 dlvrd:001 submit date:2611261001 done date:2611261002 stat:DELIVRD err:000 text:Hi"}"#;
+        let numeric = br#"{"supplier":"supplier-a","supplierMessageId":"1F","stat":2}"#;
+        for receipt in [&structured[..], text, numeric] {
+            assert_eq!(contract::check(Topic::DeliveryReports, Some("1F"), receipt), Ok(()));
+        }
     }
 }

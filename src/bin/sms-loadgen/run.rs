@@ -6,15 +6,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use rand::Rng;
 use tracing::{error, warn};
 
 use crate::cli::Args;
+use crate::content::SUPPLIERS;
 use crate::generator::{Generator, Settings};
+use crate::holdback::Holdback;
 use crate::pacing::Pacer;
 use crate::producer::Sender;
-use crate::summary::Summary;
+use crate::receipts::ReceiptSettings;
+use crate::records::PlannedRecord;
+use crate::summary::{ID_LISTS_UP_TO, Summary};
 use crate::topics::{self, Creation};
 
 /// Exit code of a run stopped by Ctrl-C, as shells report SIGINT.
@@ -25,12 +29,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !args.quiet {
         eprintln!("sms-loadgen: seed {seed}");
     }
+    let receipts = args.delivery_reports_topic.as_ref().map(|_| receipt_settings(&args));
+    if let Some(receipts) = &receipts {
+        receipts.validate().map_err(|e| anyhow!(e))?;
+    }
     let creation = args
         .create_topics
         .then_some(Creation { partitions: args.partitions, replication_factor: args.replication_factor });
     topics::ensure(&args.bootstrap_servers, &[&args.sent_topic, &args.responses_topic], creation)?;
-    let mut sender = Sender::new(&args.bootstrap_servers, &args.sent_topic, &args.responses_topic)?;
+    if let Some(topic) = &args.delivery_reports_topic {
+        // Checked on its own: receipts need no co-partitioning with the other inputs.
+        topics::ensure(&args.bootstrap_servers, &[topic.as_str()], creation)?;
+    }
+    let sender = Sender::new(&args.bootstrap_servers, &args.sent_topic, &args.responses_topic)?
+        .with_delivery_reports(args.delivery_reports_topic.as_deref());
     let start_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut summary = Summary::new(seed);
+    if let Some(receipts) = &receipts {
+        let formats = SUPPLIERS.iter().map(|s| (*s, receipts.id_format(s).as_str())).collect();
+        summary = summary.with_receipts(formats, args.messages <= ID_LISTS_UP_TO);
+    }
     let mut generator = Generator::new(Settings {
         seed,
         id_prefix: args.id_prefix.clone(),
@@ -39,12 +57,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         retryable_share: args.retryable_share,
         invalid_share: args.invalid_share,
         start_epoch_ms,
+        receipts,
     });
     let interrupted = interrupt_flag();
     let started = Instant::now();
-    let mut pacer = Pacer::new(args.rate, started);
-    let mut progress = Progress::new(args.quiet, started);
-    let mut summary = Summary::new(seed);
+    let mut output = Output {
+        sender,
+        summary,
+        pacer: Pacer::new(args.rate, started),
+        progress: Progress::new(args.quiet, started),
+        holdback: Holdback::new(Duration::from_millis(args.receipt_delay_ms)),
+        interrupted: Arc::clone(&interrupted),
+    };
     let mut remaining = args.messages;
     // On Ctrl-C the current window is still completed, unpaced, so that every message sent has
     // all its parts answered; only then does the run stop.
@@ -52,14 +76,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let messages = remaining.min(args.window);
         remaining -= messages;
         for record in generator.window(messages as usize) {
-            if let Some(pacer) = pacer.as_mut().filter(|_| !interrupted.load(Ordering::Relaxed)) {
-                pacer.wait();
-            }
-            sender.send(&record)?;
-            summary.count(&record);
-            progress.tick(sender.enqueued(), sender.delivered());
+            output.emit(record)?;
         }
+        // Each message's receipts are planned with it (tail ones are written by the end at the
+        // latest), so its expected outcome holds once its window is out.
+        output.summary.expect(generator.take_outcomes());
     }
+    // Tail receipts whose window never came, and held-back receipts, also after Ctrl-C: a message
+    // that was sent gets all its receipts, or its expected outcome would be wrong.
+    for record in generator.take_deferred() {
+        output.emit(record)?;
+    }
+    output.drain()?;
+    let Output { sender, mut summary, .. } = output;
     let report = sender.finish()?;
     summary.finish(started.elapsed(), report.failed, interrupted.load(Ordering::Relaxed));
     if let Some(first) = &report.first_error {
@@ -75,6 +104,65 @@ pub fn run(args: Args) -> Result<ExitCode> {
         (0, true) => ExitCode::from(INTERRUPTED),
         _ => ExitCode::FAILURE,
     })
+}
+
+fn receipt_settings(args: &Args) -> ReceiptSettings {
+    ReceiptSettings {
+        delivered_share: args.delivered_share,
+        undelivered_share: args.undelivered_share,
+        enroute_share: args.enroute_share,
+        duplicate_share: args.receipt_duplicate_share,
+        before_response_share: args.receipt_before_response_share,
+        text_share: args.receipt_text_share,
+        id_formats: args.supplier_id_format.clone(),
+    }
+}
+
+/// Where planned records go: paced, held back if they are delayed receipts, counted.
+struct Output {
+    sender: Sender,
+    summary: Summary,
+    pacer: Option<Pacer>,
+    progress: Progress,
+    holdback: Holdback,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Output {
+    fn emit(&mut self, record: PlannedRecord) -> Result<()> {
+        if let Some(record) = self.holdback.hold(record, Instant::now()) {
+            self.send(&record)?;
+        }
+        while let Some(record) = self.holdback.due(Instant::now()) {
+            self.send(&record)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the held-back receipts as they fall due, or at once after Ctrl-C.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(due) = self.holdback.next_due() {
+            let now = Instant::now();
+            if due > now && !self.interrupted.load(Ordering::Relaxed) {
+                std::thread::sleep((due - now).min(Duration::from_millis(100)));
+                continue;
+            }
+            if let Some(record) = self.holdback.due(due) {
+                self.send(&record)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, record: &PlannedRecord) -> Result<()> {
+        if let Some(pacer) = self.pacer.as_mut().filter(|_| !self.interrupted.load(Ordering::Relaxed)) {
+            pacer.wait();
+        }
+        self.sender.send(record)?;
+        self.summary.count(record);
+        self.progress.tick(self.sender.enqueued(), self.sender.delivered());
+        Ok(())
+    }
 }
 
 /// Set on Ctrl-C, so the run can stop early yet still complete its window, flush and report.
