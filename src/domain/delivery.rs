@@ -47,7 +47,7 @@ impl ReceiptParts {
     pub fn tracks(self, number: usize, total: usize) -> bool {
         match self {
             Self::All => (1..=total).contains(&number),
-            Self::First => number == 1,
+            Self::First => number == 1 && total >= 1,
             Self::Last => number == total,
         }
     }

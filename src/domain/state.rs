@@ -650,10 +650,11 @@ impl PartitionState {
             Some(Entry::Closed { .. }) | None => return Outcome::Ignored(Ignored::LateReceipt),
         };
         let (number, total) = (usize::from(matched.part_number), open.parts.len());
-        if !delivery.parts.tracks(number, total) {
+        // No slot: the part's response was dropped with an orphaned message that came back.
+        let Some(slot) = open.parts.get_mut(number.wrapping_sub(1)).filter(|_| delivery.parts.tracks(number, total))
+        else {
             return Outcome::Ignored(Ignored::UntrackedReceipt);
-        }
-        let slot = &mut open.parts[number - 1];
+        };
         match slot.receipt.as_deref() {
             Some(current) if current.outcome().is_final() || *current == matched.receipt => {
                 return Outcome::Ignored(Ignored::DuplicateReceipt);

@@ -690,23 +690,7 @@ impl Run {
         Ok(())
     }
 
-    /// KNOWN BUG, skipped so that the rest stays checked (remove once `apply_receipt` is fixed;
-    /// see [`a_first_part_receipt_for_a_message_without_known_parts_is_ignored`]): with first-part
-    /// receipts, a receipt for an open message whose parts are unknown (its response was orphaned,
-    /// then the WholeMessage came) panics instead of being ignored.
-    fn hits_known_bug(&self, arrival: &Arrival) -> bool {
-        let model = &self.models[arrival.id()];
-        matches!(arrival, Arrival::Receipt(_))
-            && self.mode == Some(ReceiptParts::First)
-            && !model.sized
-            && !model.submit.closed
-            && model.submit.message_ts.is_some()
-    }
-
     fn arrive(&mut self, arrival: &Arrival, now: i64) -> Result<(), TestCaseError> {
-        if self.hits_known_bug(arrival) {
-            return Ok(());
-        }
         let id = arrival.id();
         let outcome = self.state.apply(self.input_of(arrival), RecordMeta { timestamp_ms: now, offset: 0 });
         let was_closed = self.models[id].submit.closed;
@@ -985,12 +969,10 @@ proptest! {
     }
 }
 
-/// Found by the receipts property: with first-part receipts, a receipt for an open message whose
-/// parts are not known yet (`parts` empty) indexes the empty slice in `apply_receipt`
-/// (`tracks(1, 0)` is true for [`ReceiptParts::First`]). All and Last ignore it as untracked.
-/// Reachable: the part's response is orphaned, then its WholeMessage arrives, then its receipt.
+/// Found by the receipts property (it panicked once): with first-part receipts, a receipt for an
+/// open message whose parts are not known (`parts` empty) is ignored. Reachable: the part's
+/// response is orphaned, then its WholeMessage arrives, then its receipt.
 #[test]
-#[ignore = "state.rs bug: apply_receipt panics (index out of bounds) for ReceiptParts::First"]
 fn a_first_part_receipt_for_a_message_without_known_parts_is_ignored() {
     let delivery = Some(DeliveryPolicy { timeout_ms: DELIVERY_TIMEOUT, parts: ReceiptParts::First });
     let mut state = PartitionState::new(Policy { submit_timeout_ms: TIMEOUT, delivery, ..Policy::default() });
