@@ -471,6 +471,81 @@ pub fn assert_exactly_once(scenario: &Scenario, summary: &serde_json::Value, id_
     assert_eq!(dead.len(), invalid, "one dead letter per invalid record");
 }
 
+/// A receipt run: the delivery-reports topic (3 partitions: it need not match the inputs), and
+/// the flags of the tracker and the load generator, with two suppliers writing ids in another
+/// base (`--delivery-id-format` on both sides) and a short delivery timeout.
+pub struct Receipts {
+    pub topic: String,
+    pub tracker_args: Vec<String>,
+    pub loadgen_args: Vec<String>,
+}
+
+impl Receipts {
+    pub fn create(scenario: &Scenario, delivery_timeout_seconds: u64) -> Self {
+        let topic = format!("{}-dlr", scenario.app_id);
+        create_topic(&topic, 3);
+        let formats = "supplier-a=hex-in-response,supplier-b=hex-in-report";
+        let tracker_args = [
+            ("--delivery-reports-topic", topic.clone()),
+            ("--delivery-id-format", formats.to_owned()),
+            ("--delivery-timeout-seconds", delivery_timeout_seconds.to_string()),
+        ];
+        let loadgen_args =
+            [("--delivery-reports-topic", topic.clone()), ("--supplier-id-format", formats.to_owned())];
+        let flat = |pairs: &[(&str, String)]| pairs.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]).collect();
+        Self { tracker_args: flat(&tracker_args), loadgen_args: flat(&loadgen_args), topic }
+    }
+
+    pub fn tracker_args(&self) -> Vec<&str> {
+        self.tracker_args.iter().map(String::as_str).collect()
+    }
+
+    pub fn loadgen_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        self.loadgen_args.iter().map(String::as_str).chain(extra.iter().copied()).collect()
+    }
+}
+
+/// Asserts, for a run with receipts, that every generated message got exactly one SENT and
+/// after it exactly one delivery outcome, the one the generator planned (exact id sets), and one
+/// dead letter per invalid record. Waits until every outcome is published (the timeouts decide
+/// some), then stops `tracker` gracefully so that nothing more can follow, and reads all.
+pub fn assert_delivery_exactly_once(scenario: &Scenario, summary: &serde_json::Value, tracker: Tracker) {
+    let ids = |field: &str| -> std::collections::BTreeSet<String> {
+        summary[field].as_array().expect(field).iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+    };
+    let expected: Vec<(&str, std::collections::BTreeSet<String>)> = vec![
+        ("DELIVERED", ids("expected_delivered_ids")),
+        ("UNDELIVERED", ids("expected_undelivered_ids")),
+        ("DELIVERY_UNKNOWN", ids("expected_delivery_unknown_ids")),
+    ];
+    let messages = summary["messages"].as_u64().unwrap() as usize;
+    assert_eq!(expected.iter().map(|(_, ids)| ids.len()).sum::<usize>(), messages, "every message has a planned outcome");
+    scenario.wait_caught_up();
+    wait_for("every delivery outcome", Duration::from_secs(180), || {
+        let outcomes = read_to_end(&scenario.status).iter().filter(|r| json(r)["status"] != "SENT").count();
+        (outcomes >= messages).then_some(())
+    });
+    assert!(tracker.terminate().success(), "the tracker stops cleanly");
+    let mut per_id: HashMap<String, Vec<String>> = HashMap::new();
+    for record in read_to_end(&scenario.status) {
+        per_id.entry(key(&record)).or_default().push(json(&record)["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(per_id.len(), messages, "a status for every message and nothing else");
+    for (status, ids) in &expected {
+        let wrong: Vec<_> = ids
+            .iter()
+            .filter(|id| per_id.get(*id).map(Vec::as_slice) != Some(&["SENT".to_owned(), status.to_string()][..]))
+            .take(5)
+            .map(|id| (id, per_id.get(id)))
+            .collect();
+        assert!(wrong.is_empty(), "expected SENT then {status}, got: {wrong:?}");
+    }
+    let dead = read_to_end(&scenario.dead_letters);
+    let unmatched = dead.iter().filter(|r| header(r, "error.reason").is_some_and(|h| h.starts_with("unmatched"))).count();
+    assert_eq!(unmatched, 0, "every receipt matched its submit response");
+    assert_eq!(dead.len(), summary["invalid_records"].as_u64().unwrap() as usize, "one dead letter per invalid record");
+}
+
 /// A real Prometheus server and promtool (tests/observability.rs).
 pub mod prometheus;
 
