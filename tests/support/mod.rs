@@ -490,8 +490,7 @@ impl Receipts {
             ("--delivery-id-format", formats.to_owned()),
             ("--delivery-timeout-seconds", delivery_timeout_seconds.to_string()),
         ];
-        let loadgen_args =
-            [("--delivery-reports-topic", topic.clone()), ("--supplier-id-format", formats.to_owned())];
+        let loadgen_args = [("--delivery-reports-topic", topic.clone()), ("--supplier-id-format", formats.to_owned())];
         let flat = |pairs: &[(&str, String)]| pairs.iter().flat_map(|(k, v)| [k.to_string(), v.clone()]).collect();
         Self { tracker_args: flat(&tracker_args), loadgen_args: flat(&loadgen_args), topic }
     }
@@ -519,7 +518,11 @@ pub fn assert_delivery_exactly_once(scenario: &Scenario, summary: &serde_json::V
         ("DELIVERY_UNKNOWN", ids("expected_delivery_unknown_ids")),
     ];
     let messages = summary["messages"].as_u64().unwrap() as usize;
-    assert_eq!(expected.iter().map(|(_, ids)| ids.len()).sum::<usize>(), messages, "every message has a planned outcome");
+    assert_eq!(
+        expected.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
+        messages,
+        "every message has a planned outcome"
+    );
     scenario.wait_caught_up();
     wait_for("every delivery outcome", Duration::from_secs(180), || {
         let outcomes = read_to_end(&scenario.status).iter().filter(|r| json(r)["status"] != "SENT").count();
@@ -541,7 +544,8 @@ pub fn assert_delivery_exactly_once(scenario: &Scenario, summary: &serde_json::V
         assert!(wrong.is_empty(), "expected SENT then {status}, got: {wrong:?}");
     }
     let dead = read_to_end(&scenario.dead_letters);
-    let unmatched = dead.iter().filter(|r| header(r, "error.reason").is_some_and(|h| h.starts_with("unmatched"))).count();
+    let unmatched =
+        dead.iter().filter(|r| header(r, "error.reason").is_some_and(|h| h.starts_with("unmatched"))).count();
     assert_eq!(unmatched, 0, "every receipt matched its submit response");
     assert_eq!(dead.len(), summary["invalid_records"].as_u64().unwrap() as usize, "one dead letter per invalid record");
 }

@@ -1,0 +1,80 @@
+//! Exactly once with delivery receipts flowing, under SIGKILL and rebalances: every message gets
+//! SENT and then exactly its planned delivery outcome. Every fault is asserted to land while the
+//! load generator is still writing input (and so while the receipt hops have work in flight).
+
+mod support;
+
+use std::time::Duration;
+
+use support::{LoadGen, Receipts, Scenario, Tracker, assert_delivery_exactly_once, wait_for};
+
+const STATUSES: [&str; 4] = ["SENT", "DELIVERED", "UNDELIVERED", "DELIVERY_UNKNOWN"];
+
+/// Longer than a fault delays receipts here (a killed instance's open transaction blocks
+/// read_committed readers for the transaction timeout, 10 s, then the partitions are restored),
+/// so that the planned outcome, not DELIVERY_UNKNOWN, is what a receipt delayed by a fault gets.
+const DELIVERY_TIMEOUT_SECONDS: u64 = 30;
+
+/// Statuses this tracker process has published (committed) so far.
+fn published(tracker: &Tracker) -> f64 {
+    STATUSES
+        .iter()
+        .map(|s| tracker.metric(&format!(r#"sms_tracker_statuses_published_total{{status="{s}"}}"#)).unwrap_or(0.0))
+        .sum()
+}
+
+/// Waits until `tracker` published `more` statuses, and asserts the input is still flowing.
+fn progress_mid_stream(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
+    wait_for("the tracker to make progress", Duration::from_secs(180), || {
+        assert!(!loadgen.finished(), "the input ended before the fault: it would not land mid-stream");
+        (published(tracker) >= more).then_some(())
+    });
+}
+
+/// 30,000 messages with receipts at a rate that keeps input flowing for about half a minute.
+fn streaming(s: &Scenario, receipts: &Receipts) -> LoadGen {
+    let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
+    LoadGen::spawn(s, 30_000, 4_000, &extra)
+}
+
+#[test]
+fn sigkill_mid_stream_with_receipts_loses_and_duplicates_nothing() {
+    let s = Scenario::new("chaos-receipts-kill");
+    s.create_inputs(4, 4);
+    let receipts = Receipts::create(&s, DELIVERY_TIMEOUT_SECONDS);
+    let mut args = receipts.tracker_args();
+    args.push("--static-membership");
+    let mut loadgen = streaming(&s, &receipts);
+    for _ in 0..3 {
+        let tracker = Tracker::start_instance(&s, "pod-0", &args);
+        progress_mid_stream(&tracker, 1500.0, &mut loadgen);
+        tracker.sigkill();
+    }
+    let last = Tracker::start_instance(&s, "pod-0", &args);
+    let summary = loadgen.wait();
+    assert_delivery_exactly_once(&s, &summary, last);
+}
+
+#[test]
+fn rebalances_with_receipts_lose_and_duplicate_nothing() {
+    let s = Scenario::new("chaos-receipts-rebalance");
+    s.create_inputs(4, 4);
+    let receipts = Receipts::create(&s, DELIVERY_TIMEOUT_SECONDS);
+    let args = receipts.tracker_args();
+    let mut loadgen = streaming(&s, &receipts);
+    let a = Tracker::start_instance(&s, "pod-a", &args);
+    let b = Tracker::start_instance(&s, "pod-b", &args);
+    wait_for("both instances to hold partitions", Duration::from_secs(60), || {
+        let holds = |t: &Tracker| t.http_get("/readyz").is_some_and(|(status, _)| status == 200);
+        (holds(&a) && holds(&b)).then_some(())
+    });
+    progress_mid_stream(&a, 1000.0, &mut loadgen);
+    a.sigkill();
+    let survivor = published(&b);
+    progress_mid_stream(&b, survivor + 1000.0, &mut loadgen);
+    let c = Tracker::start_instance(&s, "pod-c", &args);
+    progress_mid_stream(&c, 1.0, &mut loadgen);
+    b.sigkill();
+    let summary = loadgen.wait();
+    assert_delivery_exactly_once(&s, &summary, c);
+}
