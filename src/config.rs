@@ -186,6 +186,7 @@ impl Config {
         JoinPolicy {
             unmatched_after_ms: policy.submit_timeout_ms,
             keep_index_ms: delivery.saturating_add(policy.retention_ms).saturating_add(policy.submit_timeout_ms),
+            retention_ms: policy.retention_ms,
         }
     }
 

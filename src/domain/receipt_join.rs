@@ -23,9 +23,13 @@ use super::wire::{Input, RecordError, RecordErrorKind};
 pub struct JoinPolicy {
     /// A receipt without an index entry this long after it arrived is unmatched.
     pub unmatched_after_ms: i64,
-    /// An index entry is kept this long (the delivery timeout plus retention): later receipts of
-    /// its part are late anyway.
+    /// An index entry is kept this long (the delivery timeout plus retention) while its part
+    /// has no final receipt: later receipts of its part are late anyway.
     pub keep_index_ms: i64,
+    /// Once its part's final receipt passed, an index entry is kept only this long (the
+    /// message's retention) for duplicates: most parts are delivered within minutes, so the
+    /// index holds little more than the parts still waiting.
+    pub retention_ms: i64,
 }
 
 /// Where a part's receipts must go; also the value of the index topic's records.
@@ -64,14 +68,17 @@ pub struct WaitingReceipt {
 pub struct JoinEntry {
     pub index: Option<(IndexEntry, i64)>,
     pub waiting: Vec<WaitingReceipt>,
+    /// When the part's first final receipt was joined.
+    pub final_at_ms: Option<i64>,
 }
 
 impl JoinEntry {
     fn deadline(&self, policy: &JoinPolicy) -> i64 {
-        match (&self.index, self.waiting.first()) {
-            (Some((_, at_ms)), _) => at_ms.saturating_add(policy.keep_index_ms),
-            (None, Some(first)) => first.at_ms.saturating_add(policy.unmatched_after_ms),
-            (None, None) => i64::MIN,
+        match (&self.index, self.waiting.first(), self.final_at_ms) {
+            (Some(_), _, Some(final_at_ms)) => final_at_ms.saturating_add(policy.retention_ms),
+            (Some((_, at_ms)), _, None) => at_ms.saturating_add(policy.keep_index_ms),
+            (None, Some(first), _) => first.at_ms.saturating_add(policy.unmatched_after_ms),
+            (None, None, _) => i64::MIN,
         }
     }
 }
@@ -121,6 +128,9 @@ impl JoinState {
     pub fn apply_index(&mut self, key: &str, index: IndexEntry, at_ms: i64) -> JoinOutput {
         let entry = self.entries.entry(key.to_owned()).or_default();
         let waiting = std::mem::take(&mut entry.waiting);
+        if let Some(first_final) = waiting.iter().find(|w| w.receipt.outcome().is_final()) {
+            entry.final_at_ms.get_or_insert(first_final.at_ms.max(at_ms));
+        }
         let joined = waiting.into_iter().map(|w| Joined { index: index.clone(), receipt: w.receipt }).collect();
         entry.index = Some((index, at_ms));
         self.changed(key);
@@ -131,10 +141,15 @@ impl JoinState {
     pub fn apply_receipt(&mut self, key: &str, receipt: WaitingReceipt) -> JoinOutput {
         let entry = self.entries.entry(key.to_owned()).or_default();
         if let Some((index, _)) = &entry.index {
-            return JoinOutput {
-                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt }],
+            let joined = JoinOutput {
+                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt.clone() }],
                 unmatched: Vec::new(),
             };
+            if entry.final_at_ms.is_none() && receipt.receipt.outcome().is_final() {
+                entry.final_at_ms = Some(receipt.at_ms);
+                self.changed(key);
+            }
+            return joined;
         }
         entry.waiting.push(receipt);
         self.changed(key);
@@ -286,6 +301,8 @@ struct EntrySnapshot {
     index: Option<(IndexEntry, i64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     waiting: Vec<WaitingSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    final_at_ms: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -302,6 +319,7 @@ struct WaitingSnapshot {
 pub fn encode(entry: &JoinEntry) -> Vec<u8> {
     let snapshot = EntrySnapshot {
         index: entry.index.clone(),
+        final_at_ms: entry.final_at_ms,
         waiting: entry
             .waiting
             .iter()
@@ -336,7 +354,7 @@ pub fn decode(bytes: &[u8]) -> Result<JoinEntry, serde_json::Error> {
             original: w.original,
         })
         .collect();
-    Ok(JoinEntry { index: snapshot.index, waiting })
+    Ok(JoinEntry { index: snapshot.index, waiting, final_at_ms: snapshot.final_at_ms })
 }
 
 #[cfg(test)]

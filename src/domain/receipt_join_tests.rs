@@ -2,7 +2,7 @@
 
 use super::*;
 
-const POLICY: JoinPolicy = JoinPolicy { unmatched_after_ms: 300_000, keep_index_ms: 3_600_000 };
+const POLICY: JoinPolicy = JoinPolicy { unmatched_after_ms: 300_000, keep_index_ms: 3_600_000, retention_ms: 60_000 };
 const T0: i64 = 1_000_000;
 
 fn index(message: &str, part: u8) -> IndexEntry {
@@ -112,4 +112,17 @@ fn a_re_keyed_receipt_keeps_its_original_record() {
     assert_eq!((decoded, timestamp), (original, T0));
     let not_json = OriginalRecord { value: b"nope".to_vec(), ..receipt("DELIVRD", T0).original };
     assert_eq!(encode_by_id(&not_json, T0), None);
+}
+
+#[test]
+fn after_the_final_receipt_an_index_entry_is_kept_only_for_the_retention() {
+    let mut join = JoinState::new(POLICY);
+    join.apply_index("k", index("m", 1), T0);
+    join.apply_receipt("k", receipt("ENROUTE", T0 + 1));
+    join.apply_receipt("k", receipt("DELIVRD", T0 + 2));
+    join.apply_receipt("k", receipt("DELIVRD", T0 + 3));
+    join.sweep(T0 + 2 + POLICY.retention_ms - 1);
+    assert_eq!(join.len(), 1, "duplicates within the retention still find it");
+    join.sweep(T0 + 2 + POLICY.retention_ms);
+    assert!(join.is_empty(), "forgotten long before keep_index_ms");
 }

@@ -233,7 +233,7 @@ pub fn partition_context(sink: &TestSink, restorer: FakeRestorer, clock: Arc<Man
         sweep_interval: Duration::from_millis(10),
         partitions: 8,
         id_formats: Arc::new(IdFormats::default()),
-        join_policy: JoinPolicy { unmatched_after_ms: 1_000, keep_index_ms: 60_000 },
+        join_policy: JoinPolicy { unmatched_after_ms: 1_000, keep_index_ms: 60_000, retention_ms: 60_000 },
     }
 }
 
