@@ -78,3 +78,21 @@ fn rebalances_with_receipts_lose_and_duplicate_nothing() {
     let summary = loadgen.wait();
     assert_delivery_exactly_once(&s, &summary, c);
 }
+
+/// Every third transaction aborted at the last moment (offsets sent, only the commit missing)
+/// while receipts flow through the hops: every stage drops its state, rewinds and restores.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn aborted_transactions_with_receipts_rewind_and_lose_nothing() {
+    let s = Scenario::new("chaos-receipts-abort");
+    s.create_inputs(4, 4);
+    let receipts = Receipts::create(&s, DELIVERY_TIMEOUT_SECONDS);
+    let mut args = receipts.tracker_args();
+    args.extend(["--fault-abort-every", "3"]);
+    let tracker = Tracker::start_with_faults(&s, &args);
+    let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
+    let summary = LoadGen::spawn(&s, 10_000, 10_000, &extra).wait();
+    let aborted = tracker.metric(r#"sms_tracker_transactions_total{result="aborted"}"#).unwrap_or(0.0);
+    assert!(aborted >= 2.0, "aborts were injected while input flowed ({aborted})");
+    assert_delivery_exactly_once(&s, &summary, tracker);
+}
