@@ -155,3 +155,41 @@ fn without_a_final_receipt_the_outcome_is_delivery_unknown_after_the_timeout() {
     let unknown = read_to_end(&s.status).iter().map(json).find(|v| v["status"] == "DELIVERY_UNKNOWN").unwrap();
     assert_eq!(unknown["statusDescription"], "No final delivery receipt within 2 s for part 2/2 (last: ACCEPTD)");
 }
+
+#[test]
+fn the_first_final_receipt_wins_and_failed_messages_get_no_outcome() {
+    let (s, reports, _tracker, input) = started("dlr-rules", &[]);
+    // f: part 1 DELIVRD, then UNDELIV for the same part (a supplier changing its mind), then part 2.
+    input.send(&s.sent, Some("f"), Some(&message("f")));
+    input.send(&s.responses, Some("f"), Some(&part("f", 1, 2, "supplier-a", "F1")));
+    input.send(&s.responses, Some("f"), Some(&part("f", 2, 2, "supplier-a", "F2")));
+    input.send(&reports, Some("F1"), Some(&receipt("supplier-a", "F1", "DELIVRD")));
+    input.send(&reports, Some("F1"), Some(&receipt("supplier-a", "F1", "UNDELIV")));
+    input.send(&reports, Some("F2"), Some(&receipt("supplier-a", "F2", "DELIVRD")));
+    // x: part 1 accepted and delivered, part 2 rejected: FAILED, and no delivery outcome ever.
+    input.send(&s.sent, Some("x"), Some(&message("x")));
+    input.send(&s.responses, Some("x"), Some(&part("x", 1, 2, "supplier-a", "X1")));
+    input.send(&reports, Some("X1"), Some(&receipt("supplier-a", "X1", "DELIVRD")));
+    let rejected = r#"{"messageId":"x","partNumber":2,"totalParts":2,"commandStatus":11,"supplier":"supplier-a"}"#;
+    input.send(&s.responses, Some("x"), Some(rejected));
+    let by_id = statuses(&s, 3);
+    assert_eq!(by_id["f"], ["SENT", "DELIVERED"]);
+    assert_eq!(by_id["x"], ["FAILED"]);
+    s.wait_caught_up();
+    assert_eq!(statuses(&s, 3).values().map(Vec::len).sum::<usize>(), 3, "nothing more");
+}
+
+#[test]
+fn with_last_part_receipts_the_outcome_follows_the_last_part() {
+    let (s, reports, tracker, input) = started("dlr-last", &["--delivery-receipt-parts", "last"]);
+    input.send(&s.sent, Some("l"), Some(&message("l")));
+    input.send(&s.responses, Some("l"), Some(&part("l", 1, 3, "supplier-a", "L1")));
+    input.send(&s.responses, Some("l"), Some(&part("l", 2, 3, "supplier-a", "L2")));
+    input.send(&s.responses, Some("l"), Some(&part("l", 3, 3, "supplier-a", "L3")));
+    input.send(&reports, Some("L1"), Some(&receipt("supplier-a", "L1", "UNDELIV")));
+    input.send(&reports, Some("L3"), Some(&receipt("supplier-a", "L3", "DELIVRD")));
+    assert_eq!(statuses(&s, 2)["l"], ["SENT", "DELIVERED"]);
+    wait_for("the receipt of an untracked part to be counted", DEADLINE, || {
+        (tracker.metric(r#"sms_tracker_ignored_records_total{reason="untracked_receipt"}"#)? >= 1.0).then_some(())
+    });
+}
