@@ -9,7 +9,9 @@
 //! 1. [`domain`] — pure logic, no Kafka, no actors, no clocks: validating input records
 //!    ([`domain::wire`]), the per-message state machine and per-partition table
 //!    ([`domain::state`]), rendering output ([`domain::output`]), the state's encoding
-//!    ([`domain::snapshot`]).
+//!    ([`domain::snapshot`]); receipts: parsing ([`domain::receipt`]), supplier ids
+//!    ([`domain::supplier_id`]), the outcome rules ([`domain::delivery`]), the join table
+//!    ([`domain::receipt_join`]).
 //! 2. [`config`] — flags and `SMS_TRACKER_*` environment variables; [`telemetry`] — every metric,
 //!    defined once; [`health`] — what the probes report.
 //! 3. [`kafka`] — librdkafka settings (one translation point), topic checks and names, the
@@ -18,7 +20,11 @@
 //! 4. [`pipeline`] — the stages, one actor (or thread) each: [`pipeline::source`] (the consumer
 //!    thread) → [`pipeline::router`] → [`pipeline::partition`] (one actor per assigned
 //!    partition: validate, apply to the partition's state, render) → [`pipeline::sink`]
-//!    (produce in a transaction, commit with the consumed offsets every commit interval).
+//!    (produce in a transaction, commit with the consumed offsets every commit interval). With
+//!    receipt tracking, two more stages sit beside the partition actors:
+//!    [`pipeline::receipt_intake`] re-keys the gateway's receipts by supplier id, and
+//!    [`pipeline::receipt_join`] joins them to the accepted parts and sends them on to their
+//!    message's partition (README "Delivery receipts").
 //! 5. [`http`] — `/metrics`, `/healthz`, `/readyz`; [`app`] — wiring and lifecycle:
 //!    [`app::run`]; [`cli`] — what the binaries do around it (logging, signals, exit code).
 //!
