@@ -17,7 +17,7 @@
 //! batches in flight, and each answer comes only once the sink took the batch).
 //!
 //! Two messages flow against the data, and both go through a queue too:
-//! - **Rewind** (sink → source, [`source::SourceCommand`]): a transaction aborted. The sink drops
+//! - **Rewind** (sink → source, [`messages::SourceCommand`]): a transaction aborted. The sink drops
 //!   every batch until [`messages::Reset`]; the source drains its in-flight batches, has the router
 //!   stop every partition actor without committing (their state includes aborted changes), seeks
 //!   back to the committed offsets and assigns the partitions again, which restores their state
