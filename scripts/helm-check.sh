@@ -165,9 +165,12 @@ render default
 render minimal -f "$CHART/ci/minimal-values.yaml"
 render full -f "$CHART/ci/full-values.yaml"
 render full-hpa -f "$CHART/ci/full-values.yaml" --set autoscaling.mode=hpa
-ok "helm template: default, minimal, full (KEDA), full with HPA (Kubernetes $KUBE_VERSION)"
+# Receipt tracking is on by default; the variant with it off must render no delivery setting.
+printf 'tracker:\n  deliveryReportsTopic: ""\n' >"$OUT/receipts-off-values.yaml"
+render receipts-off -f "$CHART/ci/full-values.yaml" -f "$OUT/receipts-off-values.yaml"
+ok "helm template: default, minimal, full (KEDA), full with HPA, full with receipts off (Kubernetes $KUBE_VERSION)"
 
-for name in default minimal full full-hpa; do
+for name in default minimal full full-hpa receipts-off; do
     run "manifests of $name do not validate" "$PY" $CHECKS/validate.py manifests \
         --kube-version "$KUBE_VERSION" --crd-schemas $CHECKS/crd-schemas "$OUT/$name.yaml"
     kinds=$(grep -h '^kind:' "$OUT/$name.yaml" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}')
@@ -180,7 +183,8 @@ run "the workload does not match its values (minimal)" "$PY" $CHECKS/validate.py
 run "the workload does not match its values (full)" "$PY" $CHECKS/validate.py workload "$OUT/full.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml"
 printf 'autoscaling:\n  mode: hpa\n' >"$OUT/hpa-values.yaml"
 run "the workload does not match its values (full-hpa)" "$PY" $CHECKS/validate.py workload "$OUT/full-hpa.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml" "$OUT/hpa-values.yaml"
-ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, SASL from secretKeyRef, lifecycle settings, probes, security, autoscaler ≤ partitions"
+run "the workload does not match its values (receipts-off)" "$PY" $CHECKS/validate.py workload "$OUT/receipts-off.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml" "$OUT/receipts-off-values.yaml"
+ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, SASL from secretKeyRef, lifecycle settings, receipt tracking (delivery variables only when on; KEDA trigger on the receipts topic), probes, security, autoscaler ≤ partitions"
 run "the embedded dashboard or rules differ from dashboards/" "$PY" $CHECKS/validate.py embedded "$OUT/full.yaml" \
     --dashboard dashboards/sms-tracker.json --rules dashboards/alerts.yaml --rule-labels '{"team": "messaging"}'
 ok "rendered dashboard ConfigMap = dashboards/sms-tracker.json; PrometheusRule = groups of dashboards/alerts.yaml"
@@ -211,6 +215,7 @@ for name in minimal full; do
     }
 done
 grep -q 'application id: sms-tracker-eu1' "$OUT/notes-full.yaml" || fail "NOTES.txt does not show the applicationId"
+grep -q 'receipts: *on, from gateway.delivery-reports' "$OUT/notes-full.yaml" || fail "NOTES.txt does not show the receipts topic"
 ok "NOTES.txt renders (minimal, full)"
 
 # --- refusals -------------------------------------------------------------------------------------
@@ -248,6 +253,17 @@ printf 'partitions: 0\n' >"$OUT/zero.yaml"
 expect_refusal "schema: partitions: 0" "at '/partitions': minimum" -f "$OUT/zero.yaml"
 printf 'tracker:\n  retryableCommandStatuses: [0x58]\n' >"$OUT/unquoted-status.yaml"
 expect_refusal "schema: an unquoted command status (a YAML number)" "at '/tracker/retryableCommandStatuses/0': got number, want string" -f "$OUT/unquoted-status.yaml"
+expect_refusal "schema: tracker.deliveryReceiptParts: middle" "at '/tracker/deliveryReceiptParts': value must be one of 'all', 'first', 'last'" \
+    --set tracker.deliveryReceiptParts=middle
+expect_refusal "schema: an unknown delivery id format" "at '/tracker/deliveryIdFormats/supplier-a': value must be one of 'same', 'hex-in-response', 'hex-in-report'" \
+    --set tracker.deliveryIdFormats.supplier-a=hex
+expect_refusal "schema: tracker.deliveryTimeoutSeconds: 0" "at '/tracker/deliveryTimeoutSeconds': minimum" --set tracker.deliveryTimeoutSeconds=0
+printf 'tracker:\n  deliveryReportTopic: dlr\n' >"$OUT/typo-receipts.yaml"
+expect_refusal "schema: misspelt key tracker.deliveryReportTopic" "additional properties 'deliveryReportTopic' not allowed" -f "$OUT/typo-receipts.yaml"
+printf 'tracker:\n  deliveryIdFormats:\n    "supplier-a,supplier-b": same\n' >"$OUT/comma-supplier.yaml"
+expect_refusal "a delivery id format for a supplier name with a comma" 'supplier "supplier-a,supplier-b" contains a comma' -f "$OUT/comma-supplier.yaml"
+expect_refusal "the receipts topic is another input or output topic" "tracker.deliveryReportsTopic (submit-responses) is also one of topics.*" \
+    --set tracker.deliveryReportsTopic=submit-responses
 expect_refusal "a kafka property value with a comma" "contains a comma" --set-string 'kafka.properties.debug=broker\,topic'
 expect_refusal "a kafka property the chart owns" "kafka.properties.bootstrap.servers cannot be set: set kafka.bootstrapServers" \
     --set-string 'kafka.properties.bootstrap\.servers=other:9092'
@@ -271,7 +287,7 @@ else
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=helm-check-ca \
         -keyout "$OUT/kafka-ca/ca.key" -out "$OUT/kafka-ca/ca.crt" >/dev/null 2>&1 ||
         fail "openssl could not make a test CA certificate"
-    for name in minimal full; do
+    for name in minimal full receipts-off; do
         mapfile -t environment < <("$PY" $CHECKS/validate.py run-env "$OUT/$name.yaml" \
             --replace "/etc/sms-tracker/kafka-ca=$OUT/kafka-ca" \
             --set SMS_TRACKER_BOOTSTRAP_SERVERS=127.0.0.1:9 --set SMS_TRACKER_HTTP_LISTEN=127.0.0.1:0)
@@ -287,6 +303,17 @@ else
         fi
         ok "$binary accepts the environment rendered from $name values (flags and librdkafka properties)"
     done
+    # The acceptance above means something only if the binary reads the receipt variables: an
+    # unknown environment variable is ignored, so a binary built before receipt tracking would
+    # pass. A bad value must be refused (clap, exit 2).
+    status=0
+    env -i PATH="$PATH" "${environment[@]}" SMS_TRACKER_DELIVERY_REPORTS_TOPIC=delivery-reports \
+        SMS_TRACKER_DELIVERY_RECEIPT_PARTS=middle timeout 4 "$binary" >"$OUT/run-bad-receipt-parts.log" 2>&1 || status=$?
+    if [[ $status != 2 ]] || ! grep -q 'expected all, first or last' "$OUT/run-bad-receipt-parts.log"; then
+        cat "$OUT/run-bad-receipt-parts.log" >&2
+        fail "$binary accepts SMS_TRACKER_DELIVERY_RECEIPT_PARTS=middle (exit $status): is it older than receipt tracking? rebuild it"
+    fi
+    ok "$binary refuses SMS_TRACKER_DELIVERY_RECEIPT_PARTS=middle: it reads the receipt variables the chart renders"
 fi
 
 echo "helm-check: all checks passed"

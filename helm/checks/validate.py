@@ -20,7 +20,8 @@ Run by scripts/helm-check.sh inside the tools venv (kubernetes-validate, jsonsch
       then each file, as Helm merges them): replicas vs partitions, grace period = shutdown
       timeout + 15, pod name as instance id, $(VAR) references only to earlier variables, SASL
       credentials from the Secret (secretKeyRef, never in the property list), the lifecycle
-      settings (submit timeout, retention, retryable statuses), probes, security context,
+      settings (submit timeout, retention, retryable statuses), receipt tracking (the delivery
+      variables only when tracker.deliveryReportsTopic is set), probes, security context,
       autoscaler bounds, ServiceMonitor selecting the metrics Service.
   validate.py embedded MANIFEST --dashboard FILE --rules FILE --rule-labels JSON
       The dashboard ConfigMap holds exactly FILE, and the PrometheusRule exactly the groups of
@@ -263,6 +264,24 @@ def cmd_workload(args):
           "SMS_TRACKER_RETENTION_SECONDS does not match tracker.retentionSeconds")
     check(by_name.get("SMS_TRACKER_RETRYABLE_COMMAND_STATUSES", {}).get("value") == ",".join(values["tracker"]["retryableCommandStatuses"]),
           "SMS_TRACKER_RETRYABLE_COMMAND_STATUSES is not tracker.retryableCommandStatuses comma-joined")
+    delivery = {name for name in by_name if name.startswith("SMS_TRACKER_DELIVERY_")}
+    topic = values["tracker"]["deliveryReportsTopic"]
+    if topic:
+        check(by_name.get("SMS_TRACKER_DELIVERY_REPORTS_TOPIC", {}).get("value") == topic,
+              "SMS_TRACKER_DELIVERY_REPORTS_TOPIC does not match tracker.deliveryReportsTopic")
+        formats = ",".join(f"{supplier}={fmt}" for supplier, fmt in sorted(values["tracker"]["deliveryIdFormats"].items()))
+        if formats:
+            check(by_name.get("SMS_TRACKER_DELIVERY_ID_FORMATS", {}).get("value") == formats,
+                  f"SMS_TRACKER_DELIVERY_ID_FORMATS is not {formats!r} (tracker.deliveryIdFormats, sorted by supplier)")
+        else:
+            check("SMS_TRACKER_DELIVERY_ID_FORMATS" not in by_name, "SMS_TRACKER_DELIVERY_ID_FORMATS is set without tracker.deliveryIdFormats")
+        check(by_name.get("SMS_TRACKER_DELIVERY_RECEIPT_PARTS", {}).get("value") == values["tracker"]["deliveryReceiptParts"],
+              "SMS_TRACKER_DELIVERY_RECEIPT_PARTS does not match tracker.deliveryReceiptParts")
+        check(by_name.get("SMS_TRACKER_DELIVERY_TIMEOUT_SECONDS", {}).get("value") == str(values["tracker"]["deliveryTimeoutSeconds"]),
+              "SMS_TRACKER_DELIVERY_TIMEOUT_SECONDS does not match tracker.deliveryTimeoutSeconds")
+    else:
+        # Off: the delivery settings would have no effect, and the topic variable turns it on.
+        check(not delivery, f"receipt tracking is off (tracker.deliveryReportsTopic empty) but {sorted(delivery)} are set")
     properties = by_name.get("SMS_TRACKER_KAFKA_PROPERTIES", {}).get("value", "")
     check("SMS_TRACKER_KAFKA_PROPERTIES" in by_name or not (values["kafka"]["properties"] or values["kafka"]["existingSecret"]["name"]
           or values["kafka"]["caSecret"]["name"]), "SMS_TRACKER_KAFKA_PROPERTIES missing")
@@ -337,7 +356,8 @@ def cmd_workload(args):
                   "the autoscaler does not target the StatefulSet")
             if mode == "keda":
                 topics = sorted(t["metadata"].get("topic") for t in s["triggers"])
-                check(topics == sorted([values["topics"]["sent"], values["topics"]["responses"]]), f"KEDA triggers cover {topics}, not both input topics")
+                inputs = [values["topics"]["sent"], values["topics"]["responses"]] + [topic] * bool(topic)
+                check(topics == sorted(inputs), f"KEDA triggers cover {topics}, not the input topics {sorted(inputs)}")
                 check(all(t["metadata"].get("consumerGroup") == values["applicationId"] for t in s["triggers"]),
                       "KEDA consumerGroup is not applicationId")
     else:

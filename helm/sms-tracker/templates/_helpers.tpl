@@ -103,6 +103,12 @@ StatefulSet template, so every render runs it.
 {{- if eq .Values.kafka.bootstrapServers "" }}
 {{- fail "kafka.bootstrapServers must not be empty" }}
 {{- end }}
+{{- with .Values.tracker.deliveryReportsTopic }}
+{{- $topics := $.Values.topics }}
+{{- if has . (list $topics.sent $topics.responses $topics.status $topics.deadLetter) }}
+{{- fail (printf "tracker.deliveryReportsTopic (%s) is also one of topics.*: receipts need a topic of their own (the gateway's delivery reports), or \"\" to turn receipt tracking off" .) }}
+{{- end }}
+{{- end }}
 {{- $reserved := list "RUST_LOG" }}
 {{- range .Values.tracker.extraEnv }}
 {{- if or (hasPrefix "SMS_TRACKER_" .name) (has .name $reserved) }}
@@ -158,4 +164,20 @@ they go to SMS_TRACKER_SASL_USERNAME/PASSWORD straight from the Secret.
 
 {{- define "sms-tracker.caMountPath" -}}
 /etc/sms-tracker/kafka-ca
+{{- end }}
+
+{{/*
+tracker.deliveryIdFormats as SMS_TRACKER_DELIVERY_ID_FORMATS: `SUPPLIER=FORMAT` items sorted by
+supplier, comma-separated (a supplier name with a comma is refused here). The tracker splits an
+item at its last `=`, so a supplier name may contain `=` and may be empty.
+*/}}
+{{- define "sms-tracker.deliveryIdFormats" -}}
+{{- $items := list }}
+{{- range $supplier, $format := .Values.tracker.deliveryIdFormats }}
+{{- if contains "," $supplier }}
+{{- fail (printf "tracker.deliveryIdFormats: supplier %q contains a comma, the separator of SMS_TRACKER_DELIVERY_ID_FORMATS" $supplier) }}
+{{- end }}
+{{- $items = append $items (printf "%s=%s" $supplier $format) }}
+{{- end }}
+{{- join "," $items }}
 {{- end }}
