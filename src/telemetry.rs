@@ -5,7 +5,8 @@
 //! children in [`PartitionMetrics`] and the arrays below, never a label lookup per record.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::domain::InputTopic;
@@ -29,6 +30,8 @@ pub struct Metrics {
     pub partitions_restoring: IntGauge,
     pub restore_seconds: Histogram,
     pub completion_latency_seconds: Histogram,
+    /// Per delivery outcome ([`Status::DELIVERY_OUTCOMES`]).
+    pub delivery_latency_seconds: Vec<(Status, Histogram)>,
     pub processing_lag_seconds: Histogram,
     pub consumer_lag_records: IntGaugeVec,
     unmatched_delivery_reports: IntCounterVec,
@@ -55,6 +58,13 @@ impl Metrics {
         );
         let transactions =
             r.counter_vec("sms_tracker_transactions_total", "Kafka transactions ended, by result.", &["result"]);
+        let delivery_latency = r.histogram_vec(
+            "sms_tracker_delivery_latency_seconds",
+            "From a message's SENT (the timestamp of the record that completed it) to its delivery outcome being \
+             committed, by outcome status (DELIVERY_UNKNOWN: the delivery timeout).",
+            &["status"],
+            &[1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0],
+        );
         registry
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("registered once");
@@ -104,6 +114,10 @@ impl Metrics {
                 "From a message's sent-messages record timestamp to its status being committed.",
                 &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0],
             ),
+            delivery_latency_seconds: Status::DELIVERY_OUTCOMES
+                .iter()
+                .map(|s| (*s, delivery_latency.with_label_values(&[s.as_str()])))
+                .collect(),
             processing_lag_seconds: r.histogram(
                 "sms_tracker_processing_lag_seconds",
                 "From an input record's timestamp to its processing by the tracker.",
@@ -130,6 +144,11 @@ impl Metrics {
 
     pub fn dead_letter(&self, kind: RecordErrorKind) -> &IntCounter {
         &self.dead_letters.iter().find(|(k, _)| *k == kind).expect("every reason registered").1
+    }
+
+    /// The delivery latency histogram of a delivery outcome; `None` for any other status.
+    pub fn delivery_latency(&self, outcome: Status) -> Option<&Histogram> {
+        self.delivery_latency_seconds.iter().find(|(s, _)| *s == outcome).map(|(_, h)| h)
     }
 
     pub fn ignored(&self, reason: Ignored) -> &IntCounter {
@@ -261,6 +280,12 @@ impl Registrar {
     fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
         self.register(
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec())).expect("valid metric"),
+        )
+    }
+
+    fn histogram_vec(&self, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+        self.register(
+            HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels).expect("valid metric"),
         )
     }
 }

@@ -1,7 +1,8 @@
 //! The observability artefacts against the real thing: the alert rules pass promtool's checks and
 //! unit tests; the dashboard is well formed; a live tracker's /metrics passes `promtool check
 //! metrics`; and every query of every dashboard panel, evaluated by a real Prometheus scraping
-//! live trackers (through a restart, so restore metrics move), returns data.
+//! live trackers (through a restart, so restore metrics move) with delivery receipts flowing
+//! (some of one supplier never matching), returns data.
 //!
 //! Needs Debian's Prometheus (`prometheus`, `promtool` on PATH): `scripts/install-prometheus.sh`
 //! installs it and `scripts/test.sh` runs that first. The test never installs anything itself.
@@ -21,7 +22,8 @@ use support::{Input, LoadGen, Scenario, Tracker, wait_for};
 const DASHBOARD: &str = "dashboards/sms-tracker.json";
 const ALERTS: &str = "dashboards/alerts.yaml";
 const ALERT_TESTS: &str = "dashboards/alerts.test.yaml";
-const ROWS: [&str; 6] = ["Overview", "Latency", "Kafka", "Exactly-once", "State", "Resources"];
+const ROWS: [&str; 7] = ["Overview", "Latency", "Delivery receipts", "Kafka", "Exactly-once", "State", "Resources"];
+const ALERT_COUNT: usize = 8;
 /// The dashboard's selector variables; every query filters on all three.
 const SELECTORS: [&str; 3] = [r#"job=~"$job""#, r#"namespace=~"$namespace""#, r#"instance=~"$instance""#];
 const PARTITIONS: i32 = 4;
@@ -113,7 +115,7 @@ fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let rules = std::fs::read_to_string(repo_path(ALERTS)).unwrap();
     let tests = std::fs::read_to_string(repo_path(ALERT_TESTS)).unwrap();
     let alerts: Vec<&str> = rules.lines().filter_map(|l| l.trim().strip_prefix("- alert:")).map(str::trim).collect();
-    assert_eq!(alerts.len(), 6, "alerts in {ALERTS}: {alerts:?}");
+    assert_eq!(alerts.len(), ALERT_COUNT, "alerts in {ALERTS}: {alerts:?}");
     for alert in alerts {
         let evals: Vec<&str> = tests
             .split("- eval_time:")
@@ -231,6 +233,22 @@ fn check_metrics(tracker: &Tracker, name: &str) {
     );
 }
 
+/// The delivery latency histogram has one observation per delivery outcome published, by status
+/// (both are counted at the same commit; polled, since a scrape may fall between the two).
+fn assert_latency_per_outcome(tracker: &Tracker, name: &str) {
+    wait_for(
+        &format!("{name}: one delivery latency observation per delivery outcome"),
+        Duration::from_secs(10),
+        || {
+            let same = ["DELIVERED", "UNDELIVERED", "DELIVERY_UNKNOWN"].iter().all(|st| {
+                let series = |name: &str| tracker.metric(&format!(r#"{name}{{status="{st}"}}"#));
+                series("sms_tracker_delivery_latency_seconds_count") == series("sms_tracker_statuses_published_total")
+            });
+            same.then_some(())
+        },
+    );
+}
+
 #[test]
 fn every_dashboard_panel_shows_data_from_live_trackers() {
     require_binaries();
@@ -238,9 +256,14 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     let dashboard = dashboard();
     let s = Scenario::new("observability");
     s.create_inputs(PARTITIONS, PARTITIONS);
+    // The gateway's receipts, with another partition count than the inputs (as allowed).
+    let reports = format!("{}-dlr", s.app_id);
+    support::create_topic(&reports, 3);
     let prometheus = Prometheus::start(&s.app_id, &[repo_path(ALERTS)]);
-    // A short submit timeout so that EXPIRED statuses and orphans happen within the test.
-    let args = ["--submit-timeout-seconds", "2"];
+    // A short submit timeout so that EXPIRED statuses, orphans and unmatched receipts happen
+    // within the test, and a short delivery timeout so that DELIVERY_UNKNOWN does.
+    let args =
+        ["--submit-timeout-seconds", "2", "--delivery-reports-topic", &reports, "--delivery-timeout-seconds", "3"];
 
     // --- pod-0: traffic of every kind -------------------------------------------------------------
     let first = Tracker::spawn_instance(&s, Some("pod-0"), &args);
@@ -269,15 +292,33 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     input.send(&s.responses, Some("obs-cancelled"), Some(&part("obs-cancelled", 1, 1, 0, Some("D"))));
 
     // The generator's traffic: duplicates, invalid records, retryable errors; small shuffle
-    // windows so that parts do not run ahead of their messages by more than the timeout.
+    // windows so that parts do not run ahead of their messages by more than the timeout. Delivery
+    // receipts too, but supplier-a writes its ids in hex in submit responses and in decimal in
+    // receipts while the tracker is not told so (no --delivery-id-format): its receipts never
+    // match, are dead-lettered after the submit timeout, and their messages end DELIVERY_UNKNOWN.
     let messages = 2000;
     let loadgen = LoadGen::spawn(
         &s,
         messages,
-        500,
-        &["--duplicate-share", "0.05", "--invalid-share", "0.02", "--retryable-share", "0.05", "--window", "50"],
+        1200,
+        &[
+            "--duplicate-share",
+            "0.05",
+            "--invalid-share",
+            "0.02",
+            "--retryable-share",
+            "0.05",
+            "--window",
+            "50",
+            "--delivery-reports-topic",
+            &reports,
+            "--supplier-id-format",
+            "supplier-a=hex-in-response",
+        ],
     );
-    let summary = loadgen.wait();
+    let mut summary = loadgen.wait();
+    // Without the lists of expected ids per delivery outcome (2000 ids).
+    summary.as_object_mut().expect("summary object").retain(|key, _| !key.ends_with("_ids"));
     println!("[{}] load generator done: {summary}", since(started));
     let metric = |tracker: &Tracker, series: &str| tracker.metric(series).unwrap_or(0.0);
     wait_for("every message to get its status (SENT, FAILED, EXPIRED) and the orphan", Duration::from_secs(60), || {
@@ -291,6 +332,33 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
             && metric(&first, r#"sms_tracker_dead_letters_total{reason="orphan"}"#) >= 1.0;
         done.then_some(())
     });
+    // Every SENT message gets exactly one delivery outcome, at the latest after the 3 s timeout;
+    // the delivery latency histogram observes each once, when committed.
+    let outcomes = |tracker: &Tracker, series: &str| -> f64 {
+        ["DELIVERED", "UNDELIVERED", "DELIVERY_UNKNOWN"]
+            .iter()
+            .map(|st| metric(tracker, &format!(r#"{series}{{status="{st}"}}"#)))
+            .sum()
+    };
+    wait_for(
+        "every SENT message to get its delivery outcome, supplier-a's receipts unmatched",
+        support::DEADLINE,
+        || {
+            let sent = metric(&first, r#"sms_tracker_statuses_published_total{status="SENT"}"#);
+            let done = outcomes(&first, "sms_tracker_statuses_published_total") >= sent
+                && metric(&first, r#"sms_tracker_statuses_published_total{status="DELIVERED"}"#) >= 1.0
+                && metric(&first, r#"sms_tracker_statuses_published_total{status="DELIVERY_UNKNOWN"}"#) >= 1.0
+                && metric(&first, r#"sms_tracker_unmatched_delivery_reports_total{supplier="supplier-a"}"#) >= 1.0;
+            done.then_some(())
+        },
+    );
+    assert_latency_per_outcome(&first, "pod-0");
+    println!(
+        "[{}] pod-0: delivery outcomes {}, unmatched receipts of supplier-a {}",
+        since(started),
+        outcomes(&first, "sms_tracker_statuses_published_total"),
+        metric(&first, r#"sms_tracker_unmatched_delivery_reports_total{supplier="supplier-a"}"#)
+    );
     wait_for("consumer lag series (librdkafka statistics, every 5 s)", Duration::from_secs(30), || {
         first.http_get("/metrics")?.1.contains("sms_tracker_consumer_lag_records{").then_some(())
     });
@@ -319,15 +387,22 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
         metric(&second, "sms_tracker_restored_records_total"),
         restored_before
     );
-    // Some traffic on pod-1 too.
+    // Some traffic on pod-1 too, each message delivered: its receipt joins through pod-1's
+    // restored receipt join.
     for i in 0..20 {
         let id = format!("obs-late-{i}");
+        let supplier_id = format!("L{i}");
         input.send(&s.sent, Some(&id), Some(&message(&id)));
-        input.send(&s.responses, Some(&id), Some(&part(&id, 1, 1, 0, Some("E"))));
+        input.send(&s.responses, Some(&id), Some(&part(&id, 1, 1, 0, Some(&supplier_id))));
+        let receipt = format!(r#"{{"supplier":"supplier-a","supplierMessageId":"{supplier_id}","stat":"DELIVRD"}}"#);
+        input.send(&reports, Some(&supplier_id), Some(&receipt));
     }
-    wait_for("pod-1 to publish the late messages", Duration::from_secs(60), || {
-        (metric(&second, r#"sms_tracker_statuses_published_total{status="SENT"}"#) >= 20.0).then_some(())
+    wait_for("pod-1 to publish the late messages SENT, then DELIVERED", Duration::from_secs(60), || {
+        let done = metric(&second, r#"sms_tracker_statuses_published_total{status="SENT"}"#) >= 20.0
+            && metric(&second, r#"sms_tracker_statuses_published_total{status="DELIVERED"}"#) >= 20.0;
+        done.then_some(())
     });
+    assert_latency_per_outcome(&second, "pod-1");
     prometheus.wait_scraped("pod-1", 8);
     check_metrics(&second, "pod-1");
 
@@ -360,6 +435,7 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
             ("job", Prometheus::JOB.to_owned()),
             ("namespace", ".*".to_owned()),
             ("instance", ".*".to_owned()),
+            ("delivery_reports_topic", reports.clone()),
             // Grafana's $__rate_interval: max($__interval + scrape interval, 4 × scrape interval).
             ("__rate_interval", "4s".to_owned()),
             ("__interval", "1s".to_owned()),
@@ -405,7 +481,7 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
 
     // --- the alert rules, evaluated by the same server against the live series -------------------
     let rules = prometheus.rules();
-    assert_eq!(rules.len(), 6, "alert rules loaded: {rules:?}");
+    assert_eq!(rules.len(), ALERT_COUNT, "alert rules loaded: {rules:?}");
     let broken: Vec<_> = rules.iter().filter(|(_, health, _)| health != "ok").collect();
     assert!(broken.is_empty(), "alert rules that do not evaluate: {broken:?}");
     // Every sms_tracker_* name the rules file mentions (expressions and runbooks) exists.

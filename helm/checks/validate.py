@@ -55,6 +55,8 @@ REQUIRED_ALERTS = {
     "SmsTrackerRestoreTooSlow",
     "SmsTrackerNoPartitionsAssigned",
     "SmsTrackerTransactionsAborting",
+    "SmsTrackerUnmatchedDeliveryReports",
+    "SmsTrackerDeliveryUnknownHigh",
 }
 SEVERITIES = {"critical", "warning", "info"}
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")

@@ -168,6 +168,7 @@ mod tests {
                 PartView { number: 2, command_status: None, supplier_message_id: None, receipt: None },
             ],
             sent_at_ms: 0,
+            status_sent_at_ms: None,
         };
         let at = UNIX_EPOCH + Duration::from_millis(1_764_064_800_123);
         let out = String::from_utf8(render_status(&change, at)).unwrap();
@@ -196,6 +197,7 @@ mod tests {
                 message: message.as_bytes().to_vec().into_boxed_slice(),
                 parts: vec![PartView { number: 1, command_status: Some(11), supplier_message_id: None, receipt: None }],
                 sent_at_ms: 0,
+                status_sent_at_ms: None,
             };
             let at = UNIX_EPOCH + Duration::from_millis(1_764_064_800_123);
             let rendered: Map<String, Value> = serde_json::from_slice(&render_status(&change, at)).unwrap();
@@ -221,6 +223,7 @@ mod tests {
             message: b"[1]".to_vec().into_boxed_slice(),
             parts: vec![],
             sent_at_ms: 0,
+            status_sent_at_ms: None,
         };
         let value: serde_json::Value = serde_json::from_slice(&render_status(&change, UNIX_EPOCH)).unwrap();
         assert_eq!(value["id"], "m1");

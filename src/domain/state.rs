@@ -76,6 +76,9 @@ impl Status {
         Status::DeliveryUnknown,
     ];
 
+    /// The delivery outcomes, one of which follows SENT when receipts are tracked.
+    pub const DELIVERY_OUTCOMES: [Status; 3] = [Status::Delivered, Status::Undelivered, Status::DeliveryUnknown];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Sent => "SENT",
@@ -227,6 +230,9 @@ pub struct StatusChange {
     pub parts: Vec<PartView>,
     /// Timestamp of the message's first `sent-messages` record: completion latency counts from it.
     pub sent_at_ms: i64,
+    /// On a delivery outcome, when the message's SENT was decided (by record time): delivery
+    /// latency counts from it. `None` on every other status.
+    pub status_sent_at_ms: Option<i64>,
 }
 
 /// A response whose message never arrived, to dead-letter with reason `orphan`.
@@ -632,6 +638,7 @@ impl PartitionState {
             message: open.message.clone().unwrap_or_default(),
             parts: open.parts_view(),
             sent_at_ms: open.message_ts.unwrap_or(open.first_seen_ts),
+            status_sent_at_ms: None,
         };
         match self.delivery_decision(id) {
             Some((status, description)) => match self.close(id, status, description, at_ms) {
@@ -764,9 +771,19 @@ impl PartitionState {
         };
         let parts = open.parts_view();
         let sent_at_ms = open.message_ts.unwrap_or(open.first_seen_ts);
+        // Only a message waiting for receipts has a SENT time, and it closes with an outcome.
+        let status_sent_at_ms = open.sent_at_ms.filter(|_| Status::DELIVERY_OUTCOMES.contains(&status));
         let message = open.message.unwrap_or_default();
 
-        Outcome::Publish(StatusChange { id: id.clone(), status, description, message, parts, sent_at_ms })
+        Outcome::Publish(StatusChange {
+            id: id.clone(),
+            status,
+            description,
+            message,
+            parts,
+            sent_at_ms,
+            status_sent_at_ms,
+        })
     }
 
     fn orphan(&mut self, id: &MessageId) -> Outcome {

@@ -202,3 +202,55 @@ fn retention_counts_from_the_last_status() {
     assert_eq!(state.sweep(T0 + DAY / 2 + retention), [Outcome::Purged]);
     assert_eq!(state.apply(receipt("m", 1, "DELIVRD"), at(T0 + DAY)), Outcome::Ignored(Ignored::LateReceipt));
 }
+
+/// `status_sent_at_ms` of every status an outcome publishes, in order.
+fn sent_times(outcome: Outcome) -> Vec<(Status, Option<i64>)> {
+    match outcome {
+        Outcome::Publish(change) => vec![(change.status, change.status_sent_at_ms)],
+        Outcome::PublishBoth(changes) => changes.iter().map(|c| (c.status, c.status_sent_at_ms)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn delivery_outcomes_carry_the_time_of_their_sent_for_the_latency_metric() {
+    let mut state = state();
+    state.apply(message("m"), at(T0));
+    state.apply(ok("m", 1, 2), at(T0));
+    assert_eq!(sent_times(state.apply(ok("m", 2, 2), at(T0 + 1))), [(Status::Sent, None)]);
+    state.apply(receipt("m", 1, "DELIVRD"), at(T0 + 10));
+    assert_eq!(sent_times(state.apply(receipt("m", 2, "DELIVRD"), at(T0 + 20))), [(Status::Delivered, Some(T0 + 1))]);
+
+    // SENT and the outcome together: both at the same moment.
+    state.apply(ok("both", 1, 1), at(T0));
+    state.apply(receipt("both", 1, "UNDELIV"), at(T0 + 1));
+    assert_eq!(
+        sent_times(state.apply(message("both"), at(T0 + 3))),
+        [(Status::Sent, None), (Status::Undelivered, Some(T0 + 3))]
+    );
+
+    // DELIVERY_UNKNOWN, after a restart: the SENT time comes back from the changelog.
+    sent_with_two_parts(&mut state, "unknown");
+    let mut restored = state_with(ReceiptParts::All);
+    for (id, entry) in state.take_changes() {
+        restored.restore(
+            &id,
+            entry.map(crate::domain::snapshot::encode).map(|b| crate::domain::snapshot::decode(&b).unwrap()),
+        );
+    }
+    let swept: Vec<_> = restored.sweep(T0 + 1 + DAY).into_iter().flat_map(sent_times).collect();
+    assert_eq!(swept, [(Status::DeliveryUnknown, Some(T0 + 1))]);
+
+    // Submit statuses carry none.
+    let mut state = state_with(ReceiptParts::All);
+    state.apply(message("f"), at(T0));
+    let rejected = Input::Part(PartResponse {
+        message_id: "f".into(),
+        part_number: 1,
+        total_parts: 1,
+        command_status: 0x0B,
+        supplier_message_id: None,
+        supplier: None,
+    });
+    assert_eq!(sent_times(state.apply(rejected, at(T0 + 1))), [(Status::Failed, None)]);
+}

@@ -3,7 +3,7 @@
 use actix::Message;
 use rdkafka::error::KafkaError;
 
-use crate::domain::InputTopic;
+use crate::domain::{InputTopic, Status};
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
 use crate::kafka::transaction::TransactionError;
 
@@ -68,8 +68,10 @@ pub struct SinkBatch {
     pub changelog_topic: Destination,
     /// Next offset to consume per [`InputTopic`] index, if the batch had records of that input.
     pub next_offsets: [Option<i64>; InputTopic::COUNT],
-    /// `sent-messages` timestamps of the messages whose status is in `outputs`, for latency.
+    /// `sent-messages` timestamps of the messages whose submit status is in `outputs`, for latency.
     pub completions: Vec<i64>,
+    /// The delivery outcomes in `outputs`, each with its message's SENT time, for delivery latency.
+    pub delivery_completions: Vec<(Status, i64)>,
 }
 
 /// Router → sink: commit the open transaction now (before partitions are given up, or at

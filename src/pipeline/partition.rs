@@ -53,6 +53,8 @@ pub struct PartitionActor {
     bad_records: RateLimitedWarning,
     restored: bool,
     clock: StreamClock,
+    /// Delivery outcomes collected for the next batch, with their messages' SENT time.
+    delivery_completions: Vec<(Status, i64)>,
 }
 
 impl PartitionActor {
@@ -67,6 +69,7 @@ impl PartitionActor {
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
             clock: StreamClock::new(inputs, &*shared.clock),
+            delivery_completions: Vec::new(),
             shared,
         }
     }
@@ -176,13 +179,20 @@ impl PartitionActor {
 
     fn collect(&mut self, outcome: Outcome, outputs: &mut Vec<OutputRecord>) {
         match outcome {
-            Outcome::Publish(change) => outputs.push(self.status_record(&change)),
-            Outcome::PublishBoth(changes) => outputs.extend(changes.iter().map(|change| self.status_record(change))),
+            Outcome::Publish(change) => self.publish(&change, outputs),
+            Outcome::PublishBoth(changes) => changes.iter().for_each(|change| self.publish(change, outputs)),
             Outcome::Orphaned(parts) => outputs.extend(parts.into_iter().map(|part| self.orphan_letter(part))),
             Outcome::Rejected(error) => tracing::error!(%error, "Rejection without its record; this is a bug"),
             Outcome::Ignored(reason) => self.shared.metrics.ignored(reason).inc(),
             Outcome::Recorded | Outcome::Cancelled | Outcome::Purged => {}
         }
+    }
+
+    fn publish(&mut self, change: &StatusChange, outputs: &mut Vec<OutputRecord>) {
+        if let Some(sent_status_at) = change.status_sent_at_ms {
+            self.delivery_completions.push((change.status, sent_status_at));
+        }
+        outputs.push(self.status_record(change));
     }
 
     fn status_record(&self, change: &StatusChange) -> OutputRecord {
@@ -217,6 +227,7 @@ impl PartitionActor {
             changelog_topic: Destination::Changelog,
             next_offsets,
             completions,
+            delivery_completions: std::mem::take(&mut self.delivery_completions),
         }
     }
 

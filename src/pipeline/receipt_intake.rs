@@ -47,6 +47,7 @@ impl ReceiptIntake {
             changelog_topic: Destination::Changelog,
             next_offsets,
             completions: Vec::new(),
+            delivery_completions: Vec::new(),
         }
     }
 

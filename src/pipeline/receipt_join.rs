@@ -160,6 +160,7 @@ impl ReceiptJoinActor {
             changelog_topic: Destination::JoinChangelog,
             next_offsets,
             completions: Vec::new(),
+            delivery_completions: Vec::new(),
         }
     }
 

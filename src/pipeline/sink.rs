@@ -48,6 +48,7 @@ struct OpenTransaction {
     changelog: HashMap<(Destination, i32, String), Option<Vec<u8>>>,
     statuses: HashMap<Status, u64>,
     completions: Vec<i64>,
+    delivery_completions: Vec<(Status, i64)>,
     dead_letters: HashMap<RecordErrorKind, u64>,
 }
 
@@ -101,6 +102,7 @@ impl Sink {
             open.changelog.insert((batch.changelog_topic, batch.partition, key), entry);
         }
         open.completions.extend(batch.completions);
+        open.delivery_completions.extend(batch.delivery_completions);
         Ok(())
     }
 
@@ -149,8 +151,14 @@ impl Sink {
             metrics.dead_letter(kind).inc_by(n);
         }
         let committed_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let seconds_since = |at_ms: i64| (committed_at - at_ms).max(0) as f64 / 1000.0;
         for sent_at in open.completions {
-            metrics.completion_latency_seconds.observe((committed_at - sent_at).max(0) as f64 / 1000.0);
+            metrics.completion_latency_seconds.observe(seconds_since(sent_at));
+        }
+        for (outcome, sent_status_at) in open.delivery_completions {
+            if let Some(histogram) = metrics.delivery_latency(outcome) {
+                histogram.observe(seconds_since(sent_status_at));
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The sink over an in-memory producer: what goes into one transaction, and what each kind of
 //! failure does to the pipeline.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::error::KafkaError;
 
@@ -33,6 +33,7 @@ fn batch(partition: i32, ids: &[&str], offsets: [Option<i64>; 2]) -> SinkBatch {
         changelog_topic: Destination::Changelog,
         next_offsets,
         completions: Vec::new(),
+        delivery_completions: Vec::new(),
     }
 }
 
@@ -71,6 +72,41 @@ async fn one_transaction_holds_outputs_the_latest_changelog_entry_per_key_and_th
     assert_eq!(offsets[&("responses".into(), 1)], 3);
     drop(ledger);
     assert_eq!(sink.metrics.status(Status::Sent).get(), 3, "counted once committed");
+}
+
+#[actix_rt::test]
+async fn delivery_latency_is_observed_from_sent_once_the_outcome_is_committed() {
+    let sink = TestSink::start(Ledger { fail_commits: vec![Failure::Abort], ..Ledger::default() }, NEVER);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let outcomes = |ids: &[&str]| {
+        let mut b = batch(0, ids, [Some(1), None]);
+        for output in &mut b.outputs {
+            output.destination = Destination::Status(Status::Delivered);
+            output.sent_at_ms = None;
+        }
+        b.completions = vec![now_ms - 1_000];
+        b.delivery_completions =
+            vec![(Status::Delivered, now_ms - 30_000), (Status::DeliveryUnknown, now_ms - 7_200_000)];
+        b
+    };
+    let delivered = sink.metrics.delivery_latency(Status::Delivered).unwrap();
+    let unknown = sink.metrics.delivery_latency(Status::DeliveryUnknown).unwrap();
+    assert!(sink.metrics.delivery_latency(Status::Sent).is_none(), "only delivery outcomes have one");
+
+    sink.addr.do_send(outcomes(&["aborted"]));
+    let result = sink.addr.send(Commit).await.unwrap();
+    assert!(matches!(result, Err(SinkError::Aborted(_))), "{result:?}");
+    assert_eq!((delivered.get_sample_count(), sink.metrics.completion_latency_seconds.get_sample_count()), (0, 0));
+
+    sink.addr.do_send(outcomes(&["m"]));
+    sink.addr.send(Commit).await.unwrap().unwrap();
+    assert_eq!(delivered.get_sample_count(), 1, "observed once committed, not for the aborted transaction");
+    assert!((30.0..60.0).contains(&delivered.get_sample_sum()), "from SENT: {}", delivered.get_sample_sum());
+    assert_eq!(unknown.get_sample_count(), 1);
+    assert!((7_200.0..7_230.0).contains(&unknown.get_sample_sum()), "{}", unknown.get_sample_sum());
+    let undelivered = sink.metrics.delivery_latency(Status::Undelivered).unwrap();
+    assert_eq!(undelivered.get_sample_count(), 0);
+    assert_eq!(sink.metrics.completion_latency_seconds.get_sample_count(), 1);
 }
 
 #[actix_rt::test]
