@@ -72,6 +72,8 @@ pub struct SinkBatch {
     pub completions: Vec<i64>,
     /// The delivery outcomes in `outputs`, each with its message's SENT time, for delivery latency.
     pub delivery_completions: Vec<(Status, i64)>,
+    /// The supplier of each receipt dead-lettered as unmatched, counted per supplier once committed.
+    pub unmatched_suppliers: Vec<String>,
 }
 
 /// Router → sink: commit the open transaction now (before partitions are given up, or at

@@ -228,6 +228,7 @@ impl PartitionActor {
             next_offsets,
             completions,
             delivery_completions: std::mem::take(&mut self.delivery_completions),
+            unmatched_suppliers: Vec::new(),
         }
     }
 

@@ -48,6 +48,7 @@ impl ReceiptIntake {
             next_offsets,
             completions: Vec::new(),
             delivery_completions: Vec::new(),
+            unmatched_suppliers: Vec::new(),
         }
     }
 

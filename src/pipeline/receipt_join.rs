@@ -29,6 +29,8 @@ pub struct ReceiptJoinActor {
     /// Index entries and waiting receipts held.
     gauges: [IntGauge; 2],
     bad_records: RateLimitedWarning,
+    /// Suppliers of the unmatched receipts of the batch being built (counted at commit).
+    unmatched_suppliers: Vec<String>,
 }
 
 impl ReceiptJoinActor {
@@ -43,6 +45,7 @@ impl ReceiptJoinActor {
             consumed,
             gauges: shared.metrics.for_join(partition),
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
+            unmatched_suppliers: Vec::new(),
             shared,
         }
     }
@@ -161,6 +164,7 @@ impl ReceiptJoinActor {
             next_offsets,
             completions: Vec::new(),
             delivery_completions: Vec::new(),
+            unmatched_suppliers: std::mem::take(&mut self.unmatched_suppliers),
         }
     }
 
@@ -174,7 +178,7 @@ impl ReceiptJoinActor {
              (check --delivery-id-format for this supplier)",
             unmatched.supplier_message_id
         );
-        self.shared.metrics.unmatched_receipt(supplier);
+        self.unmatched_suppliers.push(supplier.clone());
         if let Some(suppressed) = self.bad_records.ready() {
             tracing::warn!(
                 supplier,

@@ -49,6 +49,7 @@ struct OpenTransaction {
     statuses: HashMap<Status, u64>,
     completions: Vec<i64>,
     delivery_completions: Vec<(Status, i64)>,
+    unmatched_suppliers: Vec<String>,
     dead_letters: HashMap<RecordErrorKind, u64>,
 }
 
@@ -103,6 +104,7 @@ impl Sink {
         }
         open.completions.extend(batch.completions);
         open.delivery_completions.extend(batch.delivery_completions);
+        open.unmatched_suppliers.extend(batch.unmatched_suppliers);
         Ok(())
     }
 
@@ -149,6 +151,9 @@ impl Sink {
         }
         for (kind, n) in open.dead_letters {
             metrics.dead_letter(kind).inc_by(n);
+        }
+        for supplier in &open.unmatched_suppliers {
+            metrics.unmatched_receipt(supplier);
         }
         let committed_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let seconds_since = |at_ms: i64| (committed_at - at_ms).max(0) as f64 / 1000.0;

@@ -34,6 +34,7 @@ fn batch(partition: i32, ids: &[&str], offsets: [Option<i64>; 2]) -> SinkBatch {
         next_offsets,
         completions: Vec::new(),
         delivery_completions: Vec::new(),
+        unmatched_suppliers: Vec::new(),
     }
 }
 
