@@ -10,6 +10,7 @@
 #   bench/compare.sh                                   # 1,000,000 messages, 8 partitions, 1 run
 #   MESSAGES=300000 PARTITIONS=8 RUNS=3 bench/compare.sh
 #   MESSAGES=2000 SMOKE=1 bench/compare.sh             # the test-suite smoke: correctness only
+#   MESSAGES=300000 RUNS=3 RECEIPTS=1 bench/compare.sh # the cost of delivery receipts (see below)
 #
 # Steps: start the broker (scripts/kafka.sh start); build the binaries, examples/raw_pipe.rs,
 # examples/bench_probe.rs and the Java reference (mvn -q -B package; Maven Central on first use);
@@ -40,12 +41,40 @@
 # docs/BENCHMARKS.md between <!-- results:start --> and <!-- results:end --> (not in SMOKE mode, nor
 # with WRITE_DOCS=0); raw files are under target/bench/<run>/.
 #
+# RECEIPTS=1 measures the cost of delivery receipts (issue #11) instead: the preload also writes
+# <run>.delivery-reports (PARTITIONS partitions) with the load generator's simulated receipts
+# (--delivery-reports-topic, --supplier-id-format SUPPLIER_ID_FORMAT, its default shares: 90 % of
+# messages delivered, 5 % undelivered, 5 % with a part that never gets a final receipt; 20 % of
+# parts an intermediate ENROUTE/ACCEPTD, 2 % duplicate finals, 10 % before their submit response,
+# 30 % raw texts; extra loadgen flags in RECEIPTS_LOADGEN_ARGS), and the systems (SYSTEMS default
+# "tracker tracker-receipts"; Kafka Streams and the raw pipe do no receipts) are
+#   tracker            as above, receipts off: it reads only sent-messages and submit-responses;
+#   tracker-receipts   the tracker with --delivery-reports-topic, --delivery-id-format
+#                      SUPPLIER_ID_FORMAT and --delivery-timeout-seconds DELIVERY_TIMEOUT.
+# Wall time ends when the group's committed offsets reach the end of all its external inputs (three
+# for tracker-receipts). The re-keyed receipts are then still in the tracker's internal topics, so
+# for tracker-receipts the probe goes on until the group's committed offsets reach the end of those
+# too (bench_probe wait-drained): "all processed", when every receipt's outcome is visible; CPU and
+# RSS are read then. DELIVERY_TIMEOUT is the tracker's default (48 h), so no DELIVERY_UNKNOWN is
+# due within the run: the messages planned to lack a final receipt end the run at SENT, awaiting.
+# (A short timeout is no substitute: once a partition's sent-messages and submit-responses are
+# idle, its clock follows the wall clock, and messages whose receipts are still in the internal
+# topics would get DELIVERY_UNKNOWN.) With DELIVERY_TIMEOUT below OUTCOME_TIMEOUT (300 s) the
+# probe waits for every message's outcome instead (bench_probe wait-outcomes) and expects the
+# planned DELIVERY_UNKNOWNs. Checks: exactly one SENT per message; for tracker-receipts DELIVERED /
+# UNDELIVERED / DELIVERY_UNKNOWN exactly as many as the load generator planned (as said), none
+# duplicated, none before its SENT; no dead letters. The table replaces <!-- receipts:start --> …
+# <!-- receipts:end --> in docs/BENCHMARKS.md (same WRITE_DOCS rule); last-compare.jsonl is left
+# alone.
+#
 # Environment: MESSAGES (1000000), PARTITIONS (8), RUNS (1), SYSTEMS ("raw-pipe kstreams tracker"),
 # SEED (42), SMOKE (0; 1 = MESSAGES 2000, PARTITIONS 2, debug build, assert correctness only),
 # BENCH_PROFILE (release; debug in SMOKE), KSTREAMS_THREADS (1), KSTREAMS_JAVA_OPTS (none: JVM
 # defaults), TRACKER_ARGS / KSTREAMS_ARGS / RAW_PIPE_ARGS (extra flags), TIMEOUT (1800 s per
 # system), BENCH_HTTP_PORT (18093, the tracker's /metrics), WRITE_DOCS (1; 0 = leave the docs and
-# target/bench/last-compare.jsonl alone, for experiments).
+# target/bench/last-compare.jsonl alone, for experiments), RECEIPTS (0), SUPPLIER_ID_FORMAT
+# (supplier-a=hex-in-response), DELIVERY_TIMEOUT (172800 s), OUTCOME_TIMEOUT (300 s),
+# RECEIPTS_LOADGEN_ARGS (none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,7 +85,19 @@ else
   MESSAGES="${MESSAGES:-1000000}"; PARTITIONS="${PARTITIONS:-8}"; PROFILE="${BENCH_PROFILE:-release}"
 fi
 RUNS="${RUNS:-1}"
-SYSTEMS="${SYSTEMS:-raw-pipe kstreams tracker}"
+RECEIPTS="${RECEIPTS:-0}"
+if [ "$RECEIPTS" = 1 ]; then
+  SYSTEMS="${SYSTEMS:-tracker tracker-receipts}"
+else
+  SYSTEMS="${SYSTEMS:-raw-pipe kstreams tracker}"
+fi
+# With RECEIPTS=1: how supplier-a writes its ids (hex in the submit response, decimal in the
+# receipt), on both sides; the tracker's delivery timeout; how long to wait for the outcomes.
+SUPPLIER_ID_FORMAT="${SUPPLIER_ID_FORMAT:-supplier-a=hex-in-response}"
+DELIVERY_TIMEOUT="${DELIVERY_TIMEOUT:-172800}"
+OUTCOME_TIMEOUT="${OUTCOME_TIMEOUT:-300}"
+RECEIPTS_LOADGEN_ARGS="${RECEIPTS_LOADGEN_ARGS:-}"
+DELIVERY_REPORTS=""
 SEED="${SEED:-42}"
 DUPLICATE_SHARE=0.03
 TIMEOUT="${TIMEOUT:-1800}"
@@ -80,17 +121,33 @@ log "building ($PROFILE) the binaries, examples raw_pipe and bench_probe, and th
 [ "$PROFILE" = release ] && BIN=target/release || BIN=target/debug
 # shellcheck source=bench/systems.sh
 source bench/systems.sh
-build_all "$PROFILE"
+# The Kafka Streams reference is only built when it runs in receipts mode (it does no receipts).
+if [ "$RECEIPTS" = 1 ] && [[ " $SYSTEMS " != *" kstreams "* ]]; then build_all "$PROFILE" nojava; else build_all "$PROFILE"; fi
 PROBE="$BIN/examples/bench_probe --bootstrap-servers $BOOTSTRAP"
 
 SENT="$RUN.sent-messages"
 RESPONSES="$RUN.submit-responses"
-log "preloading $MESSAGES messages into $SENT / $RESPONSES ($PARTITIONS partitions)"
+receipt_flags=()
+if [ "$RECEIPTS" = 1 ]; then
+  DELIVERY_REPORTS="$RUN.delivery-reports"
+  # shellcheck disable=SC2206
+  receipt_flags=(--delivery-reports-topic "$DELIVERY_REPORTS" --supplier-id-format "$SUPPLIER_ID_FORMAT"
+    $RECEIPTS_LOADGEN_ARGS)
+  log "preloading $MESSAGES messages into $SENT / $RESPONSES / $DELIVERY_REPORTS ($PARTITIONS partitions)"
+else
+  log "preloading $MESSAGES messages into $SENT / $RESPONSES ($PARTITIONS partitions)"
+fi
 preload_start=$SECONDS
 "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$MESSAGES" --duplicate-share "$DUPLICATE_SHARE" \
   --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$SENT" --responses-topic "$RESPONSES" \
-  --create-topics --partitions "$PARTITIONS" --quiet --summary-json "$OUT/loadgen.json" >"$OUT/loadgen.txt"
-log "preloaded in $((SECONDS - preload_start)) s: $(tr -d '\n' <"$OUT/loadgen.json" | tr -s ' ')"
+  --create-topics --partitions "$PARTITIONS" --quiet --summary-json "$OUT/loadgen.json" "${receipt_flags[@]}" \
+  >"$OUT/loadgen.txt"
+if [ "$RECEIPTS" = 1 ]; then # without the expected outcomes' id lists
+  log "preloaded in $((SECONDS - preload_start)) s: $(python3 -c 'import json, sys
+print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if not k.endswith("_ids")}))' "$OUT/loadgen.json")"
+else
+  log "preloaded in $((SECONDS - preload_start)) s: $(tr -d '\n' <"$OUT/loadgen.json" | tr -s ' ')"
+fi
 
 trap 'if [ -n "$SYSTEM_PID" ]; then stop_system "$SYSTEM_PID"; fi' EXIT
 
@@ -99,6 +156,8 @@ run_system() { # run-number system
   local app="$RUN-r$run-$system"
   local output="$app.output"
   local prefix="$OUT/r$run-$system"
+  local inputs="$SENT,$RESPONSES"
+  [ "$system" != tracker-receipts ] || inputs="$inputs,$DELIVERY_REPORTS"
   $PROBE create-topics --partitions "$PARTITIONS" "$output" "$app.dead-letters" >/dev/null
   local load broker_cpu0=0 busy0 t0
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -107,12 +166,25 @@ run_system() { # run-number system
   t0=$(date +%s%3N)
   start_system "$system" "$app" "$SENT" "$RESPONSES" "$output" "$prefix.log"
   log "run $run: $system started (pid $SYSTEM_PID, log $prefix.log)"
-  if ! $PROBE wait-committed --group "$app" --topics "$SENT,$RESPONSES" --started-at-ms "$t0" --pid "$SYSTEM_PID" \
+  if ! $PROBE wait-committed --group "$app" --topics "$inputs" --started-at-ms "$t0" --pid "$SYSTEM_PID" \
     --timeout-seconds "$TIMEOUT" >"$prefix.wait.json"; then
     log "$system did not finish; last log lines:"; tail -n 30 "$prefix.log" >&2
     stop_system "$SYSTEM_PID"; SYSTEM_PID=""
     echo "{\"run\":$run,\"system\":\"$system\",\"failed\":true}" >>"$OUT/results.jsonl"
     return 0
+  fi
+  local extra=()
+  if [ "$system" = tracker-receipts ]; then
+    # The external inputs are committed, but the receipts may still be in the internal topics:
+    # measure (CPU and RSS too) until the group has committed the end of those as well.
+    if ! $PROBE wait-drained --group "$app" --topics "$app-receipt-index,$app-receipts-by-supplier-id,$app-receipts-matched" \
+      --started-at-ms "$t0" --pid "$SYSTEM_PID" --timeout-seconds "$TIMEOUT" >"$prefix.drained.json"; then
+      log "$system did not drain its internal topics; last log lines:"; tail -n 30 "$prefix.log" >&2
+      stop_system "$SYSTEM_PID"; SYSTEM_PID=""
+      echo "{\"run\":$run,\"system\":\"$system\",\"failed\":true}" >>"$OUT/results.jsonl"
+      return 0
+    fi
+    extra+=("$prefix.drained.json")
   fi
   local rss_kb cpu broker_cpu="" busy
   busy=$(busy_cpu_seconds)
@@ -120,12 +192,28 @@ run_system() { # run-number system
   cpu=$(cpu_seconds "$SYSTEM_PID")
   save_metrics "$system" "$prefix.metrics.txt"
   [ -n "$BROKER_PID" ] && broker_cpu=$(awk -v a="$(cpu_seconds "$BROKER_PID")" -v b="$broker_cpu0" 'BEGIN { printf "%.2f", a - b }')
-  stop_system "$SYSTEM_PID"; SYSTEM_PID=""
-  $PROBE count --topic "$output" >"$prefix.count.json"
+  if [ "$RECEIPTS" = 1 ]; then
+    if [ "$system" = tracker-receipts ] && [ "$DELIVERY_TIMEOUT" -lt "$OUTCOME_TIMEOUT" ]; then
+      # A delivery timeout short enough to wait for: DELIVERY_UNKNOWN comes once the inputs have
+      # been idle for 5 s and the timeout has passed after SENT (in the partition's clock).
+      $PROBE wait-outcomes --topic "$output" --expect "$MESSAGES" --started-at-ms "$t0" \
+        --timeout-seconds "$OUTCOME_TIMEOUT" >"$prefix.outcomes.json"
+      extra+=("$prefix.outcomes.json")
+      log "run $run: $system outcomes: $(cat "$prefix.outcomes.json")"
+    fi
+    stop_system "$SYSTEM_PID"; SYSTEM_PID=""
+    $PROBE count --by-status --topic "$output" >"$prefix.count.json"
+    $PROBE count --topic "$app.dead-letters" | python3 -c 'import json,sys; print(json.dumps({"dead_letters": json.load(sys.stdin)["records"]}))' \
+      >"$prefix.dead-letters.json"
+    extra+=("$prefix.dead-letters.json")
+  else
+    stop_system "$SYSTEM_PID"; SYSTEM_PID=""
+    $PROBE count --topic "$output" >"$prefix.count.json"
+  fi
   python3 - "$run" "$system" "$rss_kb" "$cpu" "$broker_cpu" "$load" "$busy0" "$busy" "$prefix.wait.json" \
-    "$prefix.count.json" >>"$OUT/results.jsonl" <<'PY'
+    "$prefix.count.json" "${extra[@]}" >>"$OUT/results.jsonl" <<'PY'
 import json, sys
-run, system, rss_kb, cpu, broker_cpu, load, busy0, busy, wait, count = sys.argv[1:]
+run, system, rss_kb, cpu, broker_cpu, load, busy0, busy, wait, count = sys.argv[1:11]
 # CPU time used during the run by everything but the system and the broker (probe, other users).
 broker = float(broker_cpu) if broker_cpu else None
 other = float(busy) - float(busy0) - float(cpu) - (broker or 0.0)
@@ -134,6 +222,8 @@ row = {"run": int(run), "system": system, "rss_kb": int(rss_kb), "cpu_s": float(
        "other_cpu_s": round(max(other, 0), 2) if broker is not None else None}
 row.update(json.load(open(wait)))
 row.update(json.load(open(count)))
+for path in sys.argv[11:]:
+    row.update(json.load(open(path)))
 print(json.dumps(row))
 PY
   log "run $run: $system done: $(tail -n1 "$OUT/results.jsonl")"
@@ -148,8 +238,17 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 # bench/latency.sh derives its default rate from the last comparison written to the docs.
-[ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || cp "$OUT/results.jsonl" target/bench/last-compare.jsonl
+[ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || [ "$RECEIPTS" = 1 ] || cp "$OUT/results.jsonl" target/bench/last-compare.jsonl
 log "all runs done in $((SECONDS - started)) s; results in $OUT/results.jsonl"
+if [ "$RECEIPTS" = 1 ]; then
+  python3 bench/report.py receipts --results "$OUT/results.jsonl" --loadgen "$OUT/loadgen.json" \
+    --messages "$MESSAGES" --partitions "$PARTITIONS" --runs "$RUNS" --smoke "$SMOKE" --profile "$PROFILE" \
+    --supplier-id-format "$SUPPLIER_ID_FORMAT" --delivery-timeout "$DELIVERY_TIMEOUT" \
+    --wait-unknown "$([ "$DELIVERY_TIMEOUT" -lt "$OUTCOME_TIMEOUT" ] && echo 1 || echo 0)" \
+    --receipts-loadgen-args="$RECEIPTS_LOADGEN_ARGS" \
+    --docs "$([ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || echo docs/BENCHMARKS.md)"
+  exit
+fi
 python3 bench/report.py compare --results "$OUT/results.jsonl" --loadgen "$OUT/loadgen.json" \
   --messages "$MESSAGES" --partitions "$PARTITIONS" --runs "$RUNS" --smoke "$SMOKE" \
   --kstreams-threads "$KSTREAMS_THREADS" --kstreams-java-opts="$KSTREAMS_JAVA_OPTS" --profile "$PROFILE" \

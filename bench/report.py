@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tables for bench/compare.sh and bench/latency.sh: prints markdown, checks correctness, and
-replaces the results section of docs/BENCHMARKS.md (between <!-- results:start/end --> or
-<!-- latency:start/end -->). Exits 1 if a system's output is not what it must be."""
+replaces the results section of docs/BENCHMARKS.md (between <!-- results:start/end -->,
+<!-- receipts:start/end --> for RECEIPTS=1, or <!-- latency:start/end -->). Exits 1 if a system's
+output is not what it must be."""
 
 import argparse
 import json
@@ -80,7 +81,9 @@ def ratio(a, b, fmt):
     return "–" if a is None or b is None else fmt(a / b)
 
 
-NAMES = {"raw-pipe": "raw pipe", "kstreams": "Kafka Streams", "tracker": "sms-tracker"}
+NAMES = {"raw-pipe": "raw pipe", "kstreams": "Kafka Streams", "tracker": "sms-tracker",
+         "tracker-receipts": "sms-tracker + receipts"}
+OUTCOMES = ("DELIVERED", "UNDELIVERED", "DELIVERY_UNKNOWN")
 
 
 def compare(args):
@@ -212,6 +215,198 @@ def compare(args):
     print("\nall systems produced the expected outputs", file=sys.stderr)
 
 
+def receipts(args):
+    """RECEIPTS=1: the tracker without and with receipt tracking on one preload with receipts."""
+    rows = [json.loads(l) for l in open(args.results) if l.strip()]
+    loadgen = json.load(open(args.loadgen))
+    n = loadgen["messages"]
+    dups = loadgen["duplicate_responses"]
+    reports = loadgen["delivery_report_records"]
+    accepted_parts = loadgen["response_records"] - dups
+    planned = {"DELIVERED": loadgen["expected_delivered"], "UNDELIVERED": loadgen["expected_undelivered"],
+               "DELIVERY_UNKNOWN": loadgen["expected_delivery_unknown"]}
+    wait_unknown = args.wait_unknown == "1"
+    # Without a timeout within the run, the messages planned DELIVERY_UNKNOWN stay at SENT.
+    expected = dict(planned) if wait_unknown else {**planned, "DELIVERY_UNKNOWN": 0}
+    expected_awaiting = 0 if wait_unknown else planned["DELIVERY_UNKNOWN"]
+    failures = []
+    for r in rows:
+        r["name"] = NAMES.get(r["system"], r["system"])
+        if r.get("failed"):
+            failures.append(f"run {r['run']}: {r['name']} did not commit the end of its input")
+            r["ok"] = False
+            continue
+        # "All processed": internal topics drained too (the tracker without receipts has none).
+        r["all_s"] = r.get("drained_s", r["done_s"])
+        r["rps_committed"] = r["input_records"] / r["done_s"]
+        r["rps"] = r["input_records"] / r["all_s"]
+        r["mps"] = n / r["all_s"]
+        r["cpu_us_per_record"] = r["cpu_s"] / r["input_records"] * 1e6
+        r["cpu_us_per_message"] = r["cpu_s"] / n * 1e6
+        keys = r.get("first_outcome_keys", {})
+        r["awaiting"] = n - r.get("distinct_outcome_keys", 0)
+        problems = []
+        if r["sent_records"] != n or r["distinct_sent_keys"] != n:
+            problems.append(f"{r['sent_records']} SENT records for {r['distinct_sent_keys']} distinct ids of {n}")
+        if r.get("dead_letters", 0):
+            problems.append(f"{r['dead_letters']} dead letters")
+        if r["system"] == "tracker-receipts":
+            if wait_unknown and not r.get("outcomes_complete"):
+                problems.append(f"only {r.get('outcomes_seen')} of {n} messages got a delivery outcome within "
+                                f"the wait")
+            for status in OUTCOMES:
+                if keys.get(status, 0) != expected[status]:
+                    problems.append(f"{keys.get(status, 0)} {status}, {expected[status]} expected")
+            for field, what in (("duplicate_outcome_records", "duplicate outcome records"),
+                                ("outcome_before_sent", "outcomes before their SENT"),
+                                ("outcome_without_sent", "outcomes without SENT")):
+                if r.get(field, 0):
+                    problems.append(f"{r[field]} {what}")
+            if r["records"] != n + r.get("outcome_records", 0):
+                problems.append(f"{r['records']} records: other statuses than SENT and one outcome")
+        elif r["records"] != n:
+            problems.append(f"{r['records']} records for {n} messages")
+        r["ok"] = not problems
+        if problems:
+            failures.append(f"run {r['run']}: {r['name']}: " + "; ".join(problems))
+
+    out = []
+    title = "Smoke run with receipts" if args.smoke == "1" else "Results with receipts"
+    out.append(f"### {title}: {fmt_int(n)} messages, {args.partitions} partitions, {args.runs} run(s) — "
+               f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    out.append("")
+    finals = loadgen["final_receipts"]
+    out.append(
+        f"Input, preloaded before any system starts: {fmt_int(loadgen['sent_records'])} sent-messages, "
+        f"{fmt_int(loadgen['response_records'])} submit-responses (of which {fmt_int(dups)} duplicate responses; "
+        f"no invalid or retryable records) and {fmt_int(reports)} delivery reports: {fmt_int(finals)} final "
+        f"receipts for {fmt_int(accepted_parts)} accepted parts ({finals / accepted_parts * 100:.0f} %: the parts "
+        f"the plan never finishes get none), {fmt_int(loadgen['intermediate_receipts'])} intermediate "
+        f"(ENROUTE/ACCEPTD), {fmt_int(loadgen['duplicate_receipts'])} duplicate finals; "
+        f"{fmt_int(loadgen['receipts_before_response'])} written before their part's submit response, "
+        f"{fmt_int(loadgen['text_receipts'])} as raw `shortMessage` texts. Planned outcomes: "
+        f"{fmt_int(planned['DELIVERED'])} DELIVERED, {fmt_int(planned['UNDELIVERED'])} UNDELIVERED, "
+        f"{fmt_int(planned['DELIVERY_UNKNOWN'])} DELIVERY_UNKNOWN. Load generator: `--duplicate-share 0.03 "
+        f"--invalid-share 0 --retryable-share 0 --seed {loadgen['seed']} --delivery-reports-topic "
+        f"<run>.delivery-reports --supplier-id-format {args.supplier_id_format}"
+        f"{(' ' + args.receipts_loadgen_args) if args.receipts_loadgen_args else ''}` "
+        f"({'its default receipt shares' if not args.receipts_loadgen_args else 'defaults otherwise'}). "
+        f"*sms-tracker* reads only sent-messages and submit-responses (receipts off); *sms-tracker + receipts* "
+        f"adds `--delivery-reports-topic <run>.delivery-reports --delivery-id-format {args.supplier_id_format} "
+        f"--delivery-timeout-seconds {args.delivery_timeout}`. Build: {args.profile}, sms-tracker from "
+        f"{tracker_version(args.results)}.")
+    out.append("")
+    out.append(f"Machine: {machine()}")
+    out.append("")
+    out.append("| run | system | input records | startup | inputs committed | input records/s | all processed | "
+               "input records/s | messages/s | peak RSS | CPU | CPU per input record | CPU per message | "
+               "broker CPU | other CPU |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r.get("failed"):
+            out.append(f"| {r['run']} | {r['name']} | | | did not finish |" + " |" * 10)
+            continue
+        out.append(
+            f"| {r['run']} | {r['name']} | {fmt_int(r['input_records'])} | {r.get('first_commit_s') or 0:.2f} s | "
+            f"{r['done_s']:.2f} s | {fmt_int(r['rps_committed'])} | {r['all_s']:.2f} s | {fmt_int(r['rps'])} | "
+            f"{fmt_int(r['mps'])} | {r['rss_kb'] / 1024:.0f} MiB | {r['cpu_s']:.1f} s | "
+            f"{r['cpu_us_per_record']:.1f} µs | {r['cpu_us_per_message']:.1f} µs | {seconds(r['broker_cpu_s'])} | "
+            f"{other_cpu({**r, 'done_s': r['all_s']})} |")
+    out.append("")
+    out.append("*Input records*: what the system consumes — sent-messages and submit-responses, plus the delivery "
+               "reports for *sms-tracker + receipts*. *Inputs committed*: process start → the group's committed "
+               "offsets reach the end of those inputs (the first *input records/s* divides by it). *All processed*: "
+               "→ its committed offsets also reach the end of the tracker's internal topics (receipts re-keyed by "
+               "supplier id, the join's index, matched receipts), so every receipt's outcome is visible; the second "
+               "*input records/s* and *messages/s* divide by it. Without receipts both moments are the same. CPU "
+               "(the system's utime + stime) and peak RSS are read at *all processed*. *Other CPU*: CPU time used "
+               "on the machine meanwhile by anything but the system and the broker (the probe, other users of the "
+               "machine), as a share of its capacity.")
+    out.append("")
+    out.append("| run | system | output records | SENT (distinct ids) | duplicate SENT | DELIVERED | UNDELIVERED | "
+               "DELIVERY_UNKNOWN | still awaiting receipts | duplicate outcomes | outcome before SENT | dead letters | "
+               "correct |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r.get("failed"):
+            out.append(f"| {r['run']} | {r['name']} |" + " |" * 10 + " no |")
+            continue
+        keys = r.get("first_outcome_keys", {})
+        on = r["system"] == "tracker-receipts"
+        value = lambda x: fmt_int(x) if on else "–"
+        out.append(
+            f"| {r['run']} | {r['name']} | {fmt_int(r['records'])} | {fmt_int(r['sent_records'])} "
+            f"({fmt_int(r['distinct_sent_keys'])}) | {fmt_int(r['duplicate_sent_records'])} | "
+            + " | ".join(value(keys.get(s, 0)) for s in OUTCOMES) + " | "
+            f"{value(r['awaiting'])} | {value(r.get('duplicate_outcome_records', 0))} | "
+            f"{value(r.get('outcome_before_sent', 0))} | {fmt_int(r.get('dead_letters', 0))} | "
+            f"{'yes' if r['ok'] else '**no**'} |")
+    out.append("")
+    if wait_unknown:
+        when = (f"the probe waited until every message had its outcome, the {args.delivery_timeout} s delivery "
+                f"timeout passing in the partitions' clocks once their inputs are idle")
+    else:
+        when = (f"the {args.delivery_timeout} s delivery timeout does not pass within the run, so the "
+                f"{fmt_int(planned['DELIVERY_UNKNOWN'])} messages planned DELIVERY_UNKNOWN end the run at SENT, "
+                f"still awaiting receipts")
+    out.append(f"Expected: {fmt_int(n)} SENT, one per message; {fmt_int(expected['DELIVERED'])} DELIVERED, "
+               f"{fmt_int(expected['UNDELIVERED'])} UNDELIVERED, {fmt_int(expected['DELIVERY_UNKNOWN'])} "
+               f"DELIVERY_UNKNOWN and {fmt_int(expected_awaiting)} still awaiting receipts — {when}; no duplicate "
+               f"outcome, none before its message's SENT, no dead letters. Outcome columns count distinct ids by "
+               f"their first outcome; *duplicate outcomes* = outcome records − ids with an outcome; the output is "
+               f"read `read_committed` after the system stopped.")
+    out.append("")
+    disturbed = [r for r in rows if not r.get("failed") and (other_share({**r, "done_s": r["all_s"]}) or 0) > 0.10]
+    if disturbed:
+        out.append("**Caution:** other processes used more than 10 % of the machine during "
+                   + ", ".join(f"run {r['run']} {r['name']}" for r in disturbed) + "; those figures are pessimistic.")
+        out.append("")
+
+    by = {}
+    for r in rows:
+        if not r.get("failed"):
+            by.setdefault(r["system"], []).append(r)
+    fields = ("rps_committed", "rps", "mps", "rss_kb", "cpu_s", "cpu_us_per_record", "cpu_us_per_message")
+    med = {s: {k: statistics.median(x[k] for x in rs) for k in fields} for s, rs in by.items()}
+    if int(args.runs) > 1:
+        out.append("Spread over runs (median, min–max):")
+        out.append("")
+        out.append("| system | input records/s (inputs committed) | input records/s (all processed) | messages/s | "
+                   "spread | peak RSS | CPU | CPU per input record | CPU per message |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for s, rs in by.items():
+            rng = lambda k: f"{fmt_int(med[s][k])} ({fmt_int(min(x[k] for x in rs))}–{fmt_int(max(x[k] for x in rs))})"
+            v = [x["mps"] for x in rs]
+            spread = (max(v) - min(v)) / statistics.median(v) * 100
+            out.append(f"| {NAMES.get(s, s)} | {rng('rps_committed')} | {rng('rps')} | {rng('mps')} | "
+                       f"±{spread / 2:.0f} % | {med[s]['rss_kb'] / 1024:.0f} MiB | {med[s]['cpu_s']:.1f} s | "
+                       f"{med[s]['cpu_us_per_record']:.1f} µs | {med[s]['cpu_us_per_message']:.1f} µs |")
+        out.append("")
+    if args.smoke == "1":
+        out.append("Smoke run: correctness only; its timings mean nothing (tiny input, debug build).")
+        out.append("")
+    elif {"tracker", "tracker-receipts"} <= med.keys():
+        t, w = med["tracker"], med["tracker-receipts"]
+        out.append("The cost of receipts (medians; sms-tracker + receipts against sms-tracker on the same preload):")
+        out.append("")
+        out.append(f"- messages/s, all processed: **{w['mps'] / t['mps'] * 100:.0f} %** ({fmt_int(w['mps'])} vs "
+                   f"{fmt_int(t['mps'])}); input records/s {fmt_int(w['rps'])} vs {fmt_int(t['rps'])}; up to the "
+                   f"inputs committed {fmt_int(w['rps_committed'])} vs {fmt_int(t['rps_committed'])} input records/s")
+        out.append(f"- CPU per message: **{w['cpu_us_per_message'] / t['cpu_us_per_message']:.2f}×** "
+                   f"({w['cpu_us_per_message']:.1f} vs {t['cpu_us_per_message']:.1f} µs); per input record "
+                   f"{w['cpu_us_per_record']:.1f} vs {t['cpu_us_per_record']:.1f} µs")
+        out.append(f"- peak RSS: {w['rss_kb'] / 1024:.0f} MiB vs {t['rss_kb'] / 1024:.0f} MiB")
+        out.append("")
+    text = "\n".join(out)
+    print(text)
+    if args.docs:
+        replace_section(args.docs, "receipts", text)
+    if failures:
+        print("\nINCORRECT OUTPUT:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
+    print("\nall systems produced the expected outputs", file=sys.stderr)
+
+
 def latency(args):
     rows = [json.loads(l) for l in open(args.results) if l.strip()]
     warmup = next((r.get("warmup_seconds", 0) for r in rows if not r.get("failed")), 0)
@@ -272,7 +467,7 @@ def latency(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["compare", "latency"])
+    p.add_argument("mode", choices=["compare", "latency", "receipts"])
     p.add_argument("--results", required=True)
     p.add_argument("--loadgen")
     p.add_argument("--messages")
@@ -286,8 +481,12 @@ def main():
     p.add_argument("--rate-source", default="")
     p.add_argument("--duration")
     p.add_argument("--docs", default="")
+    p.add_argument("--supplier-id-format", default="")
+    p.add_argument("--delivery-timeout", default="")
+    p.add_argument("--receipts-loadgen-args", default="")
+    p.add_argument("--wait-unknown", default="0")
     args = p.parse_args()
-    compare(args) if args.mode == "compare" else latency(args)
+    {"compare": compare, "latency": latency, "receipts": receipts}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Sourced by bench/compare.sh and bench/latency.sh: starting and measuring the systems compared.
-# Expects BIN (target/release or target/debug), BOOTSTRAP and PORT to be set.
+# Expects BIN (target/release or target/debug), BOOTSTRAP and PORT to be set; the system
+# tracker-receipts also DELIVERY_REPORTS (the delivery-reports topic), SUPPLIER_ID_FORMAT and
+# DELIVERY_TIMEOUT (bench/compare.sh sets them with RECEIPTS=1).
 
 KSREF_CP="target/kstreams-reference/kstreams-reference.jar:target/kstreams-reference/lib/*"
 KSTREAMS_THREADS="${KSTREAMS_THREADS:-1}"
@@ -16,7 +18,7 @@ RAW_PIPE_ARGS="${RAW_PIPE_ARGS:-}"
 CLK_TCK=$(getconf CLK_TCK)
 SYSTEM_PID=""
 
-build_all() { # profile: the binaries, the two bench examples and the Java reference
+build_all() { # profile [nojava]: the binaries, the two bench examples and (unless nojava) the Java reference
   # What the tracker is built from, for the report (src/ may have uncommitted changes).
   echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(n=$(git status --porcelain -- src Cargo.toml \
     Cargo.lock 2>/dev/null | wc -l); [ "$n" = 0 ] || echo " plus uncommitted changes to $n file(s) in src/")" \
@@ -26,6 +28,7 @@ build_all() { # profile: the binaries, the two bench examples and the Java refer
   else
     cargo build --locked --bins --example raw_pipe --example bench_probe
   fi
+  [ "${2:-}" != nojava ] || return 0
   if ! (cd bench/kstreams-reference && mvn -q -B -Dstyle.color=never package) >"$OUT/mvn.log" 2>&1; then
     cat "$OUT/mvn.log" >&2; echo "the Kafka Streams reference did not build" >&2; exit 1
   fi
@@ -59,6 +62,17 @@ start_system() {
         --sent-topic "$sent" --responses-topic "$responses" --status-topic "$output" \
         --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" $TRACKER_ARGS >"$log" 2>&1 &
       ;;
+    tracker-receipts)
+      # The tracker with receipt tracking on: the same flags as tracker, plus the delivery-reports
+      # topic, the suppliers' id formats (as the load generator wrote them) and the timeout after
+      # which a message without a final receipt is DELIVERY_UNKNOWN.
+      # shellcheck disable=SC2086
+      $TRACKER_WRAPPER "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
+        --sent-topic "$sent" --responses-topic "$responses" --status-topic "$output" \
+        --dead-letter-topic "$app.dead-letters" --http-listen "127.0.0.1:$PORT" \
+        --delivery-reports-topic "$DELIVERY_REPORTS" --delivery-id-format "$SUPPLIER_ID_FORMAT" \
+        --delivery-timeout-seconds "$DELIVERY_TIMEOUT" $TRACKER_ARGS >"$log" 2>&1 &
+      ;;
     *) echo "unknown system $system" >&2; exit 2 ;;
   esac
   SYSTEM_PID=$!
@@ -69,7 +83,7 @@ start_system() {
 wait_ready() {
   local system=$1 log=$2 deadline=$((SECONDS + 120))
   until case $system in
-      tracker) curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 ;;
+      tracker | tracker-receipts) curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 ;;
       kstreams) grep -q "^state RUNNING" "$log" ;;
       *) true ;;
     esac; do
@@ -89,7 +103,7 @@ stop_system() { # SIGTERM, up to 60 s for a graceful exit, then SIGKILL
 }
 
 save_metrics() { # system file: the tracker's /metrics (commit durations, its own latency histogram)
-  if [ "$1" = tracker ]; then curl -fs "http://127.0.0.1:$PORT/metrics" >"$2" 2>/dev/null || true; fi
+  if [ "$1" = tracker ] || [ "$1" = tracker-receipts ]; then curl -fs "http://127.0.0.1:$PORT/metrics" >"$2" 2>/dev/null || true; fi
 }
 
 busy_cpu_seconds() { # machine-wide non-idle CPU time so far (all CPUs), from /proc/stat

@@ -7,8 +7,21 @@
 //!   until they reach the end of every input partition. Under exactly-once the offsets commit in
 //!   the same transaction as the outputs, so that is the moment every output is visible to
 //!   read_committed consumers. Reports seconds since T of the first commit and of completion.
+//! - `wait-drained --group G --topics X,Y --started-at-ms T` — for a group whose external inputs
+//!   are committed: polls its committed offsets on topics written in transactions while it runs
+//!   (the tracker's internal topics) until each reaches the partition's last stable offset less
+//!   one (the last committed transaction's commit marker, which is never consumed). Committed
+//!   offsets are read before the ends, so a transaction committed in between only makes the check
+//!   stricter. Reports seconds since T of that moment (`drained_s`).
 //! - `count --topic O` — reads O read_committed from the beginning to its end and counts records,
-//!   tombstones, `"status":"SENT"` records, distinct keys with SENT and the duplicates.
+//!   tombstones, `"status":"SENT"` records, distinct keys with SENT and the duplicates. With
+//!   `--by-status` also records per status and, for the delivery outcomes (DELIVERED,
+//!   UNDELIVERED, DELIVERY_UNKNOWN), distinct keys per outcome, duplicate outcome records, keys
+//!   with more than one outcome and keys whose first outcome came before their SENT (a key's
+//!   records are in one partition, so its order there is the order it was published in).
+//! - `wait-outcomes --topic O --expect N --started-at-ms T` — consumes O read_committed from the
+//!   beginning, live, until N distinct keys have a delivery outcome or `--timeout-seconds` passed
+//!   (that is reported, not an error). Reports seconds since T at which the Nth key arrived.
 //! - `latency --output-topic O --sent-topic S --responses-topic R --expect N` — consumes O live
 //!   (read_committed) and stamps the wall clock when each key's first SENT arrives; stops at N
 //!   distinct keys, or `--idle-seconds` after the last output, or at `--timeout-seconds`. Then reads
@@ -70,9 +83,41 @@ enum Command {
         #[arg(long)]
         pid: Option<u32>,
     },
+    WaitDrained {
+        #[arg(long)]
+        group: String,
+        /// Comma-separated topics written in transactions (the tracker's internal topics).
+        #[arg(long, value_delimiter = ',')]
+        topics: Vec<String>,
+        /// Epoch ms the measured process was started at.
+        #[arg(long)]
+        started_at_ms: u64,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 1800)]
+        timeout_seconds: u64,
+        /// Fail as soon as this process is gone.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     Count {
         #[arg(long)]
         topic: String,
+        /// Also count records per status and the delivery outcomes per key.
+        #[arg(long)]
+        by_status: bool,
+    },
+    WaitOutcomes {
+        #[arg(long)]
+        topic: String,
+        /// Distinct keys with a delivery outcome to wait for.
+        #[arg(long)]
+        expect: usize,
+        /// Epoch ms the measured process was started at.
+        #[arg(long)]
+        started_at_ms: u64,
+        #[arg(long, default_value_t = 300)]
+        timeout_seconds: u64,
     },
     Latency {
         #[arg(long)]
@@ -106,7 +151,24 @@ fn main() -> Result<()> {
             Duration::from_secs(*timeout_seconds),
             *pid,
         )?,
-        Command::Count { topic } => count(&args.bootstrap_servers, topic)?,
+        Command::WaitDrained { group, topics, started_at_ms, interval_ms, timeout_seconds, pid } => wait_drained(
+            &args.bootstrap_servers,
+            group,
+            topics,
+            *started_at_ms,
+            Duration::from_millis(*interval_ms),
+            Duration::from_secs(*timeout_seconds),
+            *pid,
+        )?,
+        Command::Count { topic, by_status: false } => count(&args.bootstrap_servers, topic)?,
+        Command::Count { topic, by_status: true } => count_by_status(&args.bootstrap_servers, topic)?,
+        Command::WaitOutcomes { topic, expect, started_at_ms, timeout_seconds } => wait_outcomes(
+            &args.bootstrap_servers,
+            topic,
+            *expect,
+            *started_at_ms,
+            Duration::from_secs(*timeout_seconds),
+        )?,
         Command::Latency {
             output_topic,
             sent_topic,
@@ -239,6 +301,64 @@ fn wait_committed(
     }
 }
 
+fn wait_drained(
+    bootstrap: &str,
+    group: &str,
+    topics: &[String],
+    started_at_ms: u64,
+    interval: Duration,
+    timeout: Duration,
+    pid: Option<u32>,
+) -> Result<serde_json::Value> {
+    let consumer = plain_consumer(bootstrap, group)?;
+    let mut list = TopicPartitionList::new();
+    for topic in topics {
+        for partition in partitions_of(&consumer, topic)? {
+            list.add_partition(topic, partition);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let polled_at = now_ms();
+        // Committed offsets first, then the ends: ends only grow, so reading them later is stricter.
+        let drained = consumer.committed_offsets(list.clone(), METADATA_TIMEOUT).and_then(|committed| {
+            for element in committed.elements() {
+                let (_, end) = consumer.fetch_watermarks(element.topic(), element.partition(), METADATA_TIMEOUT)?;
+                let consumed_to = match element.offset() {
+                    Offset::Offset(at) => at,
+                    _ => 0,
+                };
+                // Below a last stable offset lies the commit marker of the last transaction.
+                if end > 0 && consumed_to < end - 1 {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        });
+        match drained {
+            Ok(true) => {
+                let seconds = polled_at.saturating_sub(started_at_ms) as f64 / 1000.0;
+                return Ok(json!({ "drained_s": seconds }));
+            }
+            Ok(false) => {}
+            // A loaded machine can make one request time out; only the overall deadline counts.
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("bench_probe: fetching offsets failed, retrying: {error}");
+            }
+            Err(error) => return Err(error.into()),
+        }
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            bail!("process {pid} exited before its internal topics were drained");
+        }
+        if Instant::now() >= deadline {
+            bail!("group {group} did not drain its internal topics within {timeout:?}");
+        }
+        std::thread::sleep(interval);
+    }
+}
+
 #[derive(Deserialize)]
 struct StatusOnly<'a> {
     #[serde(borrow)]
@@ -316,6 +436,115 @@ fn count(bootstrap: &str, topic: &str) -> Result<serde_json::Value> {
         "distinct_sent_keys": distinct,
         "duplicate_sent_records": sent - distinct,
         "keys_with_duplicates": sent_per_key.values().filter(|n| **n > 1).count(),
+    }))
+}
+
+/// The delivery outcomes that follow SENT when receipts are tracked.
+const OUTCOMES: [&str; 3] = ["DELIVERED", "UNDELIVERED", "DELIVERY_UNKNOWN"];
+
+fn status_of(payload: &[u8]) -> Option<String> {
+    serde_json::from_slice::<StatusOnly<'_>>(payload).ok().and_then(|v| v.status.map(|s| s.into_owned()))
+}
+
+/// What one key's records were, in the order they were published.
+#[derive(Default)]
+struct KeyStatuses {
+    sent: u32,
+    outcomes: u32,
+    outcome_before_sent: bool,
+}
+
+fn count_by_status(bootstrap: &str, topic: &str) -> Result<serde_json::Value> {
+    let consumer = plain_consumer(bootstrap, "bench-probe")?;
+    let ends = assign_all(&consumer, &[topic])?;
+    let (mut records, mut tombstones) = (0u64, 0u64);
+    let mut by_status: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut per_key: HashMap<Vec<u8>, KeyStatuses> = HashMap::new();
+    // Distinct keys per outcome status (a key counted under each outcome it got).
+    let mut outcome_keys: std::collections::BTreeMap<&'static str, u64> = OUTCOMES.iter().map(|o| (*o, 0)).collect();
+    read_to_end(&consumer, &ends, |message| {
+        records += 1;
+        let Some(value) = message.payload() else {
+            tombstones += 1;
+            return;
+        };
+        let status = status_of(value).unwrap_or_else(|| "(none)".to_owned());
+        *by_status.entry(status.clone()).or_default() += 1;
+        let entry = per_key.entry(message.key().unwrap_or_default().to_vec()).or_default();
+        if status == "SENT" {
+            entry.sent += 1;
+        } else if let Some(outcome) = OUTCOMES.iter().find(|o| **o == status) {
+            if entry.outcomes == 0 {
+                *outcome_keys.entry(*outcome).or_default() += 1;
+                entry.outcome_before_sent = entry.sent == 0;
+            }
+            entry.outcomes += 1;
+        }
+    })?;
+    for outcome in OUTCOMES {
+        by_status.entry(outcome.to_owned()).or_default();
+    }
+    let sent: u64 = by_status.get("SENT").copied().unwrap_or(0);
+    let distinct_sent = per_key.values().filter(|k| k.sent > 0).count() as u64;
+    let outcome_records: u64 = OUTCOMES.iter().map(|o| by_status[*o]).sum();
+    let distinct_outcome = per_key.values().filter(|k| k.outcomes > 0).count() as u64;
+    let other = records - tombstones - sent;
+    Ok(json!({
+        "topic": topic,
+        "records": records,
+        "sent_records": sent,
+        "tombstones": tombstones,
+        "other_records": other,
+        "distinct_sent_keys": distinct_sent,
+        "duplicate_sent_records": sent - distinct_sent,
+        "keys_with_duplicates": per_key.values().filter(|k| k.sent > 1).count(),
+        "records_by_status": by_status,
+        "outcome_records": outcome_records,
+        "distinct_outcome_keys": distinct_outcome,
+        "first_outcome_keys": outcome_keys,
+        "duplicate_outcome_records": outcome_records - distinct_outcome,
+        "keys_with_several_outcomes": per_key.values().filter(|k| k.outcomes > 1).count(),
+        "outcome_before_sent": per_key.values().filter(|k| k.outcome_before_sent).count(),
+        "outcome_without_sent": per_key.values().filter(|k| k.outcomes > 0 && k.sent == 0).count(),
+    }))
+}
+
+fn wait_outcomes(
+    bootstrap: &str,
+    topic: &str,
+    expect: usize,
+    started_at_ms: u64,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    let consumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-probe-outcomes")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false")
+        .create::<BaseConsumer>()?;
+    let mut list = TopicPartitionList::new();
+    for partition in partitions_of(&consumer, topic)? {
+        list.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let deadline = Instant::now() + timeout;
+    let mut keys: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::with_capacity(expect);
+    let mut last_ms = None;
+    while keys.len() < expect && Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let message = message.context("consuming the output")?;
+        let is_outcome = message.payload().and_then(status_of).is_some_and(|s| OUTCOMES.contains(&s.as_str()));
+        if is_outcome && keys.insert(message.key().unwrap_or_default().to_vec()) {
+            last_ms = Some(now_ms());
+        }
+    }
+    let seconds = |ms: u64| ms.saturating_sub(started_at_ms) as f64 / 1000.0;
+    Ok(json!({
+        "outcomes_expected": expect,
+        "outcomes_seen": keys.len(),
+        "outcomes_complete": keys.len() >= expect,
+        "outcomes_done_s": last_ms.filter(|_| keys.len() >= expect).map(seconds),
     }))
 }
 
