@@ -88,6 +88,8 @@ impl JoinEntry {
 pub struct Joined {
     pub index: IndexEntry,
     pub receipt: PartReceipt,
+    /// When the receipt arrived (its original record's timestamp).
+    pub at_ms: i64,
 }
 
 /// What applying a record or sweeping produced.
@@ -131,7 +133,8 @@ impl JoinState {
         if let Some(first_final) = waiting.iter().find(|w| w.receipt.outcome().is_final()) {
             entry.final_at_ms.get_or_insert(first_final.at_ms.max(at_ms));
         }
-        let joined = waiting.into_iter().map(|w| Joined { index: index.clone(), receipt: w.receipt }).collect();
+        let joined =
+            waiting.into_iter().map(|w| Joined { index: index.clone(), receipt: w.receipt, at_ms: w.at_ms }).collect();
         entry.index = Some((index, at_ms));
         self.changed(key);
         JoinOutput { joined, unmatched: Vec::new() }
@@ -142,7 +145,7 @@ impl JoinState {
         let entry = self.entries.entry(key.to_owned()).or_default();
         if let Some((index, _)) = &entry.index {
             let joined = JoinOutput {
-                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt.clone() }],
+                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt.clone(), at_ms: receipt.at_ms }],
                 unmatched: Vec::new(),
             };
             if entry.final_at_ms.is_none() && receipt.receipt.outcome().is_final() {

@@ -57,4 +57,7 @@ pub struct OutputRecord {
     pub headers: Vec<(&'static str, Vec<u8>)>,
     /// For a status: the message's `sent-messages` timestamp (completion latency).
     pub sent_at_ms: Option<i64>,
+    /// The record's timestamp, when it must carry its cause's time rather than now (a joined
+    /// receipt keeps the receipt's, so the message's clock does not run ahead of a backlog).
+    pub timestamp_ms: Option<i64>,
 }

@@ -166,6 +166,9 @@ impl Transactions for TransactionalProducer {
         if let Some(value) = &output.value {
             record = record.payload(value);
         }
+        if let Some(timestamp_ms) = output.timestamp_ms {
+            record = record.timestamp(timestamp_ms);
+        }
         let mut full_since: Option<Instant> = None;
         loop {
             match self.producer.send(record) {

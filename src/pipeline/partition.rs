@@ -200,6 +200,7 @@ impl PartitionActor {
         let submit_status = matches!(change.status, Status::Sent | Status::Failed | Status::Expired);
         OutputRecord {
             sent_at_ms: submit_status.then_some(change.sent_at_ms),
+            timestamp_ms: None,
             destination: Destination::Status(change.status),
             partition: self.partition,
             key: Some(change.id.as_bytes().to_vec()),
@@ -250,6 +251,7 @@ impl PartitionActor {
             value: Some(serde_json::to_vec(&index).expect("an index entry serialises")),
             headers: Vec::new(),
             sent_at_ms: None,
+            timestamp_ms: None,
         }
     }
 
@@ -270,6 +272,7 @@ impl PartitionActor {
             destination: Destination::DeadLetter(error.kind),
             partition: self.partition,
             sent_at_ms: None,
+            timestamp_ms: None,
             headers,
             key: record.key,
             value: record.value,
@@ -295,6 +298,7 @@ impl PartitionActor {
             destination: Destination::DeadLetter(RecordErrorKind::Orphan),
             partition: self.partition,
             sent_at_ms: None,
+            timestamp_ms: None,
             headers: self.headers(part.reason, self.shared.topics.responses.clone(), part.offset),
             key: Some(part.message_id.as_bytes().to_vec()),
             value: Some(serde_json::to_vec(&value).unwrap_or_default()),

@@ -72,6 +72,7 @@ impl ReceiptIntake {
             value: Some(value),
             headers: Vec::new(),
             sent_at_ms: None,
+            timestamp_ms: record.timestamp_ms,
         })
     }
 
@@ -86,6 +87,7 @@ impl ReceiptIntake {
             // need not share.
             partition: self.partition.rem_euclid(self.shared.partitions),
             sent_at_ms: None,
+            timestamp_ms: None,
             headers: super::partition::origin_headers(error.reason, topic, self.partition, record.offset),
             key: record.key,
             value: record.value,

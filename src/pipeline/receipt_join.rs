@@ -192,6 +192,7 @@ impl ReceiptJoinActor {
             destination: Destination::DeadLetter(RecordErrorKind::UnmatchedDeliveryReport),
             partition: self.partition,
             sent_at_ms: None,
+            timestamp_ms: None,
             headers: origin_headers(reason, topic, partition, offset),
             key,
             value: Some(value),
@@ -205,6 +206,7 @@ impl ReceiptJoinActor {
             destination: Destination::DeadLetter(error.kind),
             partition: self.partition,
             sent_at_ms: None,
+            timestamp_ms: None,
             headers: origin_headers(error.reason, topic, self.partition, record.offset),
             key: record.key,
             value: record.value,
@@ -221,7 +223,7 @@ fn utf8_key(record: &InputRecord) -> Result<&str, RecordError> {
 }
 
 fn matched_record(joined: Joined) -> OutputRecord {
-    let Joined { index, receipt } = joined;
+    let Joined { index, receipt, at_ms } = joined;
     OutputRecord {
         destination: Destination::MatchedReceipt,
         partition: index.message_partition,
@@ -229,6 +231,9 @@ fn matched_record(joined: Joined) -> OutputRecord {
         key: Some(index.message_id.into_bytes()),
         headers: Vec::new(),
         sent_at_ms: None,
+        // The receipt's time: the message's partition clock then follows receipt time while
+        // receipts flow, and does not run ahead of a receipt backlog upstream.
+        timestamp_ms: Some(at_ms),
     }
 }
 

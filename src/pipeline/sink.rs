@@ -122,6 +122,7 @@ impl Sink {
                 value: entry,
                 headers: Vec::new(),
                 sent_at_ms: None,
+                timestamp_ms: None,
             };
             self.transactions.send(self.shared.topics.output(destination), &record)?;
         }

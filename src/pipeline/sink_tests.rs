@@ -20,6 +20,7 @@ fn status(partition: i32, id: &str) -> OutputRecord {
         value: Some(format!(r#"{{"id":"{id}","status":"SENT"}}"#).into_bytes()),
         headers: Vec::new(),
         sent_at_ms: Some(0),
+        timestamp_ms: None,
     }
 }
 
