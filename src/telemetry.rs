@@ -27,6 +27,8 @@ pub struct Metrics {
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounter,
     pub records_restored: IntCounter,
+    pub changelog_unreadable_records: IntCounter,
+    pub partitions_failed_closed: IntGauge,
     pub partitions_restoring: IntGauge,
     pub restore_seconds: Histogram,
     pub completion_latency_seconds: Histogram,
@@ -102,6 +104,15 @@ impl Metrics {
             rebalances: r.counter("sms_tracker_rebalances_total", "Consumer group rebalances (assignments) seen."),
             records_restored: r
                 .counter("sms_tracker_restored_records_total", "Changelog records replayed to restore state."),
+            changelog_unreadable_records: r.counter(
+                "sms_tracker_changelog_unreadable_records_total",
+                "Changelog records that could not be read back while restoring; their partition is not restored.",
+            ),
+            partitions_failed_closed: r.gauge(
+                "sms_tracker_partitions_failed_closed",
+                "Assigned partitions (or their receipt joins) whose state is unreadable: they process nothing \
+                 and this instance is not ready until an operator repairs the changelog.",
+            ),
             partitions_restoring: r
                 .gauge("sms_tracker_partitions_restoring", "Assigned partitions still restoring their state."),
             restore_seconds: r.histogram(

@@ -57,6 +57,7 @@ REQUIRED_ALERTS = {
     "SmsTrackerTransactionsAborting",
     "SmsTrackerUnmatchedDeliveryReports",
     "SmsTrackerDeliveryUnknownHigh",
+    "SmsTrackerStateUnreadable",
 }
 SEVERITIES = {"critical", "warning", "info"}
 DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")

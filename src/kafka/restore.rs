@@ -36,6 +36,10 @@ pub enum RestoreError {
         "changelog {topic} [{partition}] made no progress for {waited:?} at offset {position} of {high} (a transaction that is never decided?)"
     )]
     Stalled { topic: String, partition: i32, position: i64, high: i64, waited: Duration },
+    /// A record that cannot be read back. Skipping it could forget a terminal marker and let a
+    /// late record publish a second status, so the partition is not restored at all.
+    #[error("changelog {topic} [{partition}] offset {offset} is unreadable: {reason}")]
+    Corrupt { topic: String, partition: i32, offset: i64, reason: String },
 }
 
 /// Brings back a partition's state before its input is processed. A trait so that the pipeline
@@ -68,24 +72,20 @@ impl StateRestore for Restorer {
     fn restore(&self, partition: i32, policy: Policy) -> Result<Restored<PartitionState>, RestoreError> {
         let inputs = InputTopic::MESSAGE_INPUTS.map(|input| self.topics.input(input));
         let new = || PartitionState::new(policy.clone());
-        self.retrying(partition, &self.topics.changelog, &inputs, new, |state, key, value, offset| {
-            match value.map(snapshot::decode) {
-                None => state.restore(key, None),
-                Some(Ok(entry)) => state.restore(key, Some(entry)),
-                Some(Err(error)) => tracing::warn!(offset, %error, "Skipping unreadable changelog record"),
-            }
+        self.retrying(partition, &self.topics.changelog, &inputs, new, |state, key, value| {
+            let entry = value.map(snapshot::decode).transpose().map_err(|e| e.to_string())?;
+            state.restore(key, entry);
+            Ok(())
         })
     }
 
     fn restore_join(&self, partition: i32, policy: JoinPolicy) -> Result<Restored<JoinState>, RestoreError> {
         let inputs = InputTopic::JOIN_INPUTS.map(|input| self.topics.input(input));
         let new = || JoinState::new(policy);
-        self.retrying(partition, &self.topics.join_changelog, &inputs, new, |state, key, value, offset| {
-            match value.map(receipt_join::decode) {
-                None => state.restore(key, None),
-                Some(Ok(entry)) => state.restore(key, Some(entry)),
-                Some(Err(error)) => tracing::warn!(offset, %error, "Skipping unreadable join changelog record"),
-            }
+        self.retrying(partition, &self.topics.join_changelog, &inputs, new, |state, key, value| {
+            let entry = value.map(receipt_join::decode).transpose().map_err(|e| e.to_string())?;
+            state.restore(key, entry);
+            Ok(())
         })
     }
 }
@@ -99,18 +99,22 @@ impl Restorer {
         changelog: &str,
         inputs: &[&str],
         new: impl Fn() -> S,
-        apply: impl Fn(&mut S, &str, Option<&[u8]>, i64),
+        apply: impl Fn(&mut S, &str, Option<&[u8]>) -> Result<(), String>,
     ) -> Result<Restored<S>, RestoreError> {
         let mut backoff = Backoff::new(UNDECIDED_TRANSACTION_WAIT);
         loop {
             let started = Instant::now();
             let mut state = new();
-            let replayed =
-                self.replay(partition, changelog, inputs, |key, value, offset| apply(&mut state, key, value, offset));
+            let replayed = self.replay(partition, changelog, inputs, |key, value| apply(&mut state, key, value));
             let error = match replayed {
                 Ok(records) => {
                     self.metrics.records_restored.inc_by(records);
                     return Ok(Restored { state, records, elapsed: started.elapsed() });
+                }
+                // Reading it again gives the same bytes.
+                Err(error @ RestoreError::Corrupt { .. }) => {
+                    self.metrics.changelog_unreadable_records.inc();
+                    return Err(error);
                 }
                 Err(error) => error,
             };
@@ -126,7 +130,7 @@ impl Restorer {
         partition: i32,
         changelog: &str,
         inputs: &[&str],
-        mut apply: impl FnMut(&str, Option<&[u8]>, i64),
+        mut apply: impl FnMut(&str, Option<&[u8]>) -> Result<(), String>,
     ) -> Result<u64, RestoreError> {
         let kafka = |error| RestoreError::Kafka { topic: changelog.to_owned(), partition, error };
         self.wait_for_stable_offsets(partition, inputs).map_err(kafka)?;
@@ -151,9 +155,15 @@ impl Restorer {
                 Some(Ok(message)) => {
                     records += 1;
                     deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
+                    let corrupt = |reason: String| RestoreError::Corrupt {
+                        topic: changelog.to_owned(),
+                        partition,
+                        offset: message.offset(),
+                        reason,
+                    };
                     match message.key().map(std::str::from_utf8) {
-                        Some(Ok(key)) => apply(key, message.payload(), message.offset()),
-                        _ => tracing::warn!(offset = message.offset(), "Skipping changelog record without a UTF-8 key"),
+                        Some(Ok(key)) => apply(key, message.payload()).map_err(corrupt)?,
+                        _ => return Err(corrupt("the key is missing or not UTF-8".into())),
                     }
                     if message.offset() + 1 >= high {
                         return Ok(records);

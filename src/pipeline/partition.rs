@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
-use crate::kafka::restore::StateRestore;
+use crate::kafka::restore::{RestoreError, StateRestore};
 use crate::kafka::topics::TopicNames;
 use crate::telemetry::{Metrics, PartitionMetrics};
 
@@ -52,6 +52,8 @@ pub struct PartitionActor {
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
     restored: bool,
+    /// The state could not be read back: nothing of this partition is processed.
+    failed_closed: bool,
     clock: StreamClock,
     /// Delivery outcomes collected for the next batch, with their messages' SENT time.
     delivery_completions: Vec<(Status, i64)>,
@@ -68,6 +70,7 @@ impl PartitionActor {
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
+            failed_closed: false,
             clock: StreamClock::new(inputs, &*shared.clock),
             delivery_completions: Vec::new(),
             shared,
@@ -107,6 +110,7 @@ impl PartitionActor {
                     actor.clock.restart(&*actor.shared.clock);
                     actor.shared.health.set_partition_ready(partition);
                 }
+                Ok(Err(error @ RestoreError::Corrupt { .. })) => actor.fail_closed(error),
                 Ok(Err(error)) => {
                     actor.shared.failures.report(PipelineError::Restore { partition, error });
                     ctx.stop();
@@ -117,6 +121,16 @@ impl PartitionActor {
                 }
             }
         }));
+    }
+
+    /// An unreadable changelog record: processing without it could publish a second status, and
+    /// ending the process would only move the partition to another instance that fails the same
+    /// way. So this partition stops here: it processes nothing (its offsets are never committed,
+    /// so nothing is lost), the instance is never ready, and an alert says why.
+    fn fail_closed(&mut self, error: RestoreError) {
+        tracing::error!(partition = self.partition, %error, "Partition state unreadable; not processing this partition");
+        self.failed_closed = true;
+        self.shared.metrics.partitions_failed_closed.inc();
     }
 
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {
@@ -326,6 +340,9 @@ impl Actor for PartitionActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.shared.metrics.forget_partition(self.partition);
+        if self.failed_closed {
+            self.shared.metrics.partitions_failed_closed.dec();
+        }
         tracing::info!(partition = self.partition, entries = self.state.len(), "Partition actor stopped");
     }
 }
@@ -334,6 +351,9 @@ impl Handler<Process> for PartitionActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Process(records): Process, _ctx: &mut Self::Context) -> Self::Result {
+        if self.failed_closed {
+            return Box::pin(async {});
+        }
         let batch = self.process(records);
         // Enqueued now, inside the handler, so the sink sees batches in processing order.
         let delivered = self.shared.sink.send(batch);

@@ -103,3 +103,25 @@ async fn a_partition_that_cannot_be_restored_is_reported_and_processes_nothing()
     sink.addr.send(Commit).await.unwrap().unwrap();
     assert!(sink.ledger().committed.is_empty(), "no output and no offset of an unrestored partition");
 }
+
+#[actix_rt::test]
+async fn a_partition_with_unreadable_state_fails_closed_without_stopping_the_process() {
+    let mut sink = TestSink::start(Ledger::default(), NEVER);
+    let clock = Arc::new(ManualClock::starting_at(START_MS));
+    let restorer = FakeRestorer { corrupt: true, ..FakeRestorer::default() };
+    let context = partition_context(&sink, restorer, clock);
+    let (health, metrics) = (context.health.clone(), context.metrics.clone());
+    health.set_assigned(&[4], 1);
+    let actor = start(context, 4);
+    actor.send(Process(vec![sent(4, 0, "m", START_MS), part(4, 0, "m", 1, 1, START_MS)])).await.unwrap();
+    sink.addr.send(Commit).await.unwrap().unwrap();
+    assert!(sink.ledger().committed.is_empty(), "no output and no offset: the records are consumed again later");
+    assert!(!health.is_ready(), "never ready with an unreadable partition");
+    assert_eq!(metrics.partitions_failed_closed.get(), 1);
+    assert!(sink.failed.try_recv().is_err(), "no failure reported: the other partitions go on");
+    actor.send(Stop).await.unwrap();
+    crate::pipeline::test_kit::eventually("the gauge to drop with the revoked partition", || {
+        metrics.partitions_failed_closed.get() == 0
+    })
+    .await;
+}

@@ -18,12 +18,15 @@ use crate::domain::receipt_join::{
 };
 use crate::domain::{InputTopic, PartReceipt, RecordError, RecordErrorKind};
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
+use crate::kafka::restore::RestoreError;
 
 pub struct ReceiptJoinActor {
     partition: i32,
     state: JoinState,
     shared: PartitionContext,
     restored: bool,
+    /// The state could not be read back: nothing of this partition is processed.
+    failed_closed: bool,
     clock: StreamClock,
     consumed: [prometheus::IntCounter; 2],
     /// Index entries and waiting receipts held.
@@ -41,6 +44,7 @@ impl ReceiptJoinActor {
             partition,
             state: JoinState::new(shared.join_policy),
             restored: false,
+            failed_closed: false,
             clock: StreamClock::new(&InputTopic::JOIN_INPUTS, &*shared.clock),
             consumed,
             gauges: shared.metrics.for_join(partition),
@@ -70,6 +74,12 @@ impl ReceiptJoinActor {
                     actor.restored = true;
                     actor.clock.restart(&*actor.shared.clock);
                     actor.shared.health.set_partition_ready(partition);
+                }
+                Ok(Err(error @ RestoreError::Corrupt { .. })) => {
+                    // As the partition actor does: see `PartitionActor::fail_closed`.
+                    tracing::error!(partition, %error, "Receipt join state unreadable; not processing this partition");
+                    actor.failed_closed = true;
+                    actor.shared.metrics.partitions_failed_closed.inc();
                 }
                 Ok(Err(error)) => {
                     actor.shared.failures.report(super::failure::PipelineError::Restore { partition, error });
@@ -251,6 +261,9 @@ impl Actor for ReceiptJoinActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.shared.metrics.forget_join(self.partition);
+        if self.failed_closed {
+            self.shared.metrics.partitions_failed_closed.dec();
+        }
     }
 }
 
@@ -258,6 +271,9 @@ impl Handler<Process> for ReceiptJoinActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Process(records): Process, _ctx: &mut Self::Context) -> Self::Result {
+        if self.failed_closed {
+            return Box::pin(async {});
+        }
         let batch = self.process(records);
         // Enqueued now, inside the handler, so the sink sees batches in processing order.
         let delivered = self.shared.sink.send(batch);

@@ -141,6 +141,8 @@ impl Transactions for FakeTransactions {
 pub struct FakeRestorer {
     pub states: Mutex<HashMap<i32, PartitionState>>,
     pub fail: bool,
+    /// Answer as for an unreadable changelog record.
+    pub corrupt: bool,
 }
 
 impl StateRestore for FakeRestorer {
@@ -149,6 +151,10 @@ impl StateRestore for FakeRestorer {
     }
 
     fn restore(&self, partition: i32, policy: Policy) -> Result<Restored<PartitionState>, RestoreError> {
+        if self.corrupt {
+            let reason = "unreadable changelog value".into();
+            return Err(RestoreError::Corrupt { topic: "changelog".into(), partition, offset: 7, reason });
+        }
         if self.fail {
             return Err(RestoreError::Stalled {
                 topic: "changelog".into(),
