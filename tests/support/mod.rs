@@ -458,6 +458,13 @@ pub fn assert_exactly_once(scenario: &Scenario, summary: &serde_json::Value, id_
     assert!(duplicated.is_empty(), "published more than once: {duplicated:?}");
     assert!(per_id.keys().all(|id| id.starts_with(id_prefix)), "only generated ids");
     assert_eq!(per_id.len(), messages, "one SENT per valid message ({} records)", statuses.len());
+    if let Some(ids) = summary["message_ids"].as_array() {
+        let planned: std::collections::BTreeSet<&str> = ids.iter().filter_map(|id| id.as_str()).collect();
+        let published: std::collections::BTreeSet<&str> = per_id.keys().map(String::as_str).collect();
+        let missing: Vec<_> = planned.difference(&published).take(5).collect();
+        let foreign: Vec<_> = published.difference(&planned).take(5).collect();
+        assert!(missing.is_empty() && foreign.is_empty(), "exact id set: missing {missing:?}, not planned {foreign:?}");
+    }
     assert_eq!(statuses.len(), messages);
     let dead = read_to_end(&scenario.dead_letters);
     let sources: std::collections::HashSet<(String, String, String)> = dead

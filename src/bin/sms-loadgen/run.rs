@@ -45,6 +45,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_delivery_reports(args.delivery_reports_topic.as_deref());
     let start_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut summary = Summary::new(seed);
+    if args.messages <= ID_LISTS_UP_TO {
+        summary.message_ids = Some(Vec::new());
+    }
     if let Some(receipts) = &receipts {
         let formats = SUPPLIERS.iter().map(|s| (*s, receipts.id_format(s).as_str())).collect();
         summary = summary.with_receipts(formats, args.messages <= ID_LISTS_UP_TO);

@@ -42,6 +42,10 @@ pub struct Summary {
     /// Only with `--delivery-reports-topic`; flattened, so that without it the JSON is unchanged.
     #[serde(flatten)]
     pub receipts: Option<ReceiptSummary>,
+    /// Every valid message's id, so that a test can compare the exact set of statuses; only up to
+    /// [`ID_LISTS_UP_TO`] messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_ids: Option<Vec<String>>,
 }
 
 /// The delivery-receipt figures. Invalid receipts are also in `invalid_records` and
@@ -120,6 +124,7 @@ impl Summary {
             elapsed_seconds: 0.0,
             records_per_second: 0.0,
             receipts: None,
+            message_ids: None,
         }
     }
 
@@ -163,7 +168,12 @@ impl Summary {
             }
         }
         match record.kind {
-            RecordKind::Message => self.messages += 1,
+            RecordKind::Message => {
+                self.messages += 1;
+                if let (Some(ids), Some(id)) = (self.message_ids.as_mut(), &record.key) {
+                    ids.push(id.clone());
+                }
+            }
             RecordKind::Success => {}
             RecordKind::Duplicate => self.duplicate_responses += 1,
             RecordKind::Retryable => self.retryable_responses += 1,
