@@ -297,4 +297,25 @@ mod tests {
             assert!(config.policy().retryable.is_empty(), "{none:?}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Config values come from environment variables a chart renders or a person types: any
+        /// string is a value or a clear error, never a panic.
+        #[test]
+        fn any_flag_value_parses_or_is_refused_without_panicking(value in "\\PC{0,40}") {
+            for flag in [
+                "--retryable-command-statuses",
+                "--kafka-property",
+                "--delivery-id-format",
+                "--delivery-receipt-parts",
+                "--delivery-timeout-seconds",
+                "--commit-interval-ms",
+                "--http-listen",
+            ] {
+                let _ = Config::try_parse_from(["sms-tracker", flag, value.as_str()]);
+            }
+        }
+    }
 }

@@ -394,3 +394,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "wire_fuzz.rs"]
+mod fuzz;
