@@ -72,6 +72,15 @@ def other_share(r):
     return None if r.get("other_cpu_s") is None else r["other_cpu_s"] / (r["done_s"] * os.cpu_count())
 
 
+
+def append_caution(out, rows, share):
+    """Names the runs during which other processes used more than 10 % of the machine."""
+    disturbed = [r for r in rows if not r.get("failed") and (share(r) or 0) > 0.10]
+    if disturbed:
+        out.append("**Caution:** other processes used more than 10 % of the machine during "
+                   + ", ".join(f"run {r['run']} {r['name']}" for r in disturbed) + "; those figures are pessimistic.")
+        out.append("")
+
 def other_cpu(r):
     share = other_share(r)
     return "–" if share is None else f"{r['other_cpu_s']:.1f} s ({share * 100:.0f} %)"
@@ -146,11 +155,7 @@ def compare(args):
                "broker (the probe's 100 ms offset polls, and other users of the machine: a large value means the "
                "run was disturbed). The percentage is of the machine's capacity during the run.")
     out.append("")
-    disturbed = [r for r in rows if not r.get("failed") and (other_share(r) or 0) > 0.10]
-    if disturbed:
-        out.append("**Caution:** other processes used more than 10 % of the machine during "
-                   + ", ".join(f"run {r['run']} {r['name']}" for r in disturbed) + "; those figures are pessimistic.")
-        out.append("")
+    append_caution(out, rows, other_share)
 
     by = {}
     for r in rows:
@@ -356,11 +361,7 @@ def receipts(args):
                f"their first outcome; *duplicate outcomes* = outcome records − ids with an outcome; the output is "
                f"read `read_committed` after the system stopped.")
     out.append("")
-    disturbed = [r for r in rows if not r.get("failed") and (other_share({**r, "done_s": r["all_s"]}) or 0) > 0.10]
-    if disturbed:
-        out.append("**Caution:** other processes used more than 10 % of the machine during "
-                   + ", ".join(f"run {r['run']} {r['name']}" for r in disturbed) + "; those figures are pessimistic.")
-        out.append("")
+    append_caution(out, rows, lambda r: other_share({**r, "done_s": r["all_s"]}))
 
     by = {}
     for r in rows:

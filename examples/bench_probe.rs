@@ -59,6 +59,26 @@ struct Args {
     command: Command,
 }
 
+/// What both waits for a consumer group's committed offsets take.
+#[derive(Debug, clap::Args)]
+struct WaitArgs {
+    #[arg(long)]
+    group: String,
+    /// Comma-separated topics.
+    #[arg(long, value_delimiter = ',')]
+    topics: Vec<String>,
+    /// Epoch ms the measured process was started at.
+    #[arg(long)]
+    started_at_ms: u64,
+    #[arg(long, default_value_t = 100)]
+    interval_ms: u64,
+    #[arg(long, default_value_t = 1800)]
+    timeout_seconds: u64,
+    /// Fail as soon as this process is gone.
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     CreateTopics {
@@ -66,40 +86,11 @@ enum Command {
         partitions: i32,
         topics: Vec<String>,
     },
-    WaitCommitted {
-        #[arg(long)]
-        group: String,
-        /// Comma-separated input topics.
-        #[arg(long, value_delimiter = ',')]
-        topics: Vec<String>,
-        /// Epoch ms the measured process was started at.
-        #[arg(long)]
-        started_at_ms: u64,
-        #[arg(long, default_value_t = 100)]
-        interval_ms: u64,
-        #[arg(long, default_value_t = 1800)]
-        timeout_seconds: u64,
-        /// Fail as soon as this process is gone.
-        #[arg(long)]
-        pid: Option<u32>,
-    },
-    WaitDrained {
-        #[arg(long)]
-        group: String,
-        /// Comma-separated topics written in transactions (the tracker's internal topics).
-        #[arg(long, value_delimiter = ',')]
-        topics: Vec<String>,
-        /// Epoch ms the measured process was started at.
-        #[arg(long)]
-        started_at_ms: u64,
-        #[arg(long, default_value_t = 100)]
-        interval_ms: u64,
-        #[arg(long, default_value_t = 1800)]
-        timeout_seconds: u64,
-        /// Fail as soon as this process is gone.
-        #[arg(long)]
-        pid: Option<u32>,
-    },
+    /// Until the group's committed offsets reach the end the input topics had at the start.
+    WaitCommitted(WaitArgs),
+    /// Until the group's committed offsets reach the live end of topics written in transactions
+    /// (the tracker's internal topics).
+    WaitDrained(WaitArgs),
     Count {
         #[arg(long)]
         topic: String,
@@ -142,24 +133,28 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let result = match &args.command {
         Command::CreateTopics { partitions, topics } => create_topics(&args.bootstrap_servers, *partitions, topics)?,
-        Command::WaitCommitted { group, topics, started_at_ms, interval_ms, timeout_seconds, pid } => wait_committed(
-            &args.bootstrap_servers,
-            group,
-            topics,
-            *started_at_ms,
-            Duration::from_millis(*interval_ms),
-            Duration::from_secs(*timeout_seconds),
-            *pid,
-        )?,
-        Command::WaitDrained { group, topics, started_at_ms, interval_ms, timeout_seconds, pid } => wait_drained(
-            &args.bootstrap_servers,
-            group,
-            topics,
-            *started_at_ms,
-            Duration::from_millis(*interval_ms),
-            Duration::from_secs(*timeout_seconds),
-            *pid,
-        )?,
+        Command::WaitCommitted(WaitArgs { group, topics, started_at_ms, interval_ms, timeout_seconds, pid }) => {
+            wait_committed(
+                &args.bootstrap_servers,
+                group,
+                topics,
+                *started_at_ms,
+                Duration::from_millis(*interval_ms),
+                Duration::from_secs(*timeout_seconds),
+                *pid,
+            )?
+        }
+        Command::WaitDrained(WaitArgs { group, topics, started_at_ms, interval_ms, timeout_seconds, pid }) => {
+            wait_drained(
+                &args.bootstrap_servers,
+                group,
+                topics,
+                *started_at_ms,
+                Duration::from_millis(*interval_ms),
+                Duration::from_secs(*timeout_seconds),
+                *pid,
+            )?
+        }
         Command::Count { topic, by_status: false } => count(&args.bootstrap_servers, topic)?,
         Command::Count { topic, by_status: true } => count_by_status(&args.bootstrap_servers, topic)?,
         Command::WaitOutcomes { topic, expect, started_at_ms, timeout_seconds } => wait_outcomes(

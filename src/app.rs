@@ -21,9 +21,9 @@ use crate::kafka::topics::{self, TopicNames};
 use crate::kafka::transaction::TransactionalProducer;
 use crate::kafka::{group::ConsumerGroup, settings};
 use crate::pipeline::clock::SystemClock;
+use crate::pipeline::context::StageContext;
 use crate::pipeline::failure::{Failures, PipelineError};
 use crate::pipeline::messages::SourceCommand;
-use crate::pipeline::partition::PartitionContext;
 use crate::pipeline::router::Router;
 use crate::pipeline::sink::{Sink, SinkContext};
 use crate::pipeline::source::{GroupConsumer, RebalanceHandler, Source};
@@ -113,7 +113,7 @@ impl RunningPipeline {
             group,
             metrics: metrics.clone(),
         };
-        let stages = PartitionContext {
+        let stages = StageContext {
             sink,
             topics: topics.clone(),
             metrics,

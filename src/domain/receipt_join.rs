@@ -144,12 +144,13 @@ impl JoinState {
     pub fn apply_receipt(&mut self, key: &str, receipt: WaitingReceipt) -> JoinOutput {
         let entry = self.entries.entry(key.to_owned()).or_default();
         if let Some((index, _)) = &entry.index {
+            let (is_final, at_ms) = (receipt.receipt.outcome().is_final(), receipt.at_ms);
             let joined = JoinOutput {
-                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt.clone(), at_ms: receipt.at_ms }],
+                joined: vec![Joined { index: index.clone(), receipt: receipt.receipt, at_ms }],
                 unmatched: Vec::new(),
             };
-            if entry.final_at_ms.is_none() && receipt.receipt.outcome().is_final() {
-                entry.final_at_ms = Some(receipt.at_ms);
+            if entry.final_at_ms.is_none() && is_final {
+                entry.final_at_ms = Some(at_ms);
                 self.changed(key);
             }
             return joined;

@@ -198,12 +198,10 @@ async fn ensure_internal(
     replication: i32,
     topic_config: &[(&str, &str)],
 ) -> Result<(), TopicError> {
-    ensure_output(admin, topic, partitions, replication, topic_config).await?;
     match partition_count(admin, topic)? {
-        Some(actual) if actual != partitions => {
-            Err(TopicError::InternalMismatch { topic: topic.to_owned(), actual, expected: partitions })
-        }
-        _ => Ok(()),
+        Some(actual) if actual == partitions => Ok(()),
+        Some(actual) => Err(TopicError::InternalMismatch { topic: topic.to_owned(), actual, expected: partitions }),
+        None => create(admin, topic, partitions, replication, topic_config).await,
     }
 }
 

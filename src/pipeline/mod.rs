@@ -30,12 +30,14 @@
 pub const UNBOUNDED_MAILBOX: usize = 0;
 
 pub mod clock;
+pub mod context;
 pub mod failure;
 pub mod messages;
 pub mod partition;
 pub mod rate_limit;
 pub mod receipt_intake;
 pub mod receipt_join;
+pub mod restoring;
 pub mod router;
 pub mod sink;
 pub mod source;

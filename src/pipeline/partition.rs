@@ -1,54 +1,31 @@
 //! One actor per assigned input partition: validates records, applies them to the partition's
 //! state, sweeps deadlines, and turns outcomes into output records for the sink.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
-use super::clock::Clock;
-use super::failure::{Failures, PipelineError};
+use super::context::StageContext;
 use super::messages::{Process, SinkBatch, Stop};
 use super::rate_limit::RateLimitedWarning;
-use super::sink::Sink;
+use super::restoring::{self, RestoreEnd};
 use super::stream_clock::StreamClock;
 use crate::domain::output::render_status;
-use crate::domain::receipt_join::{IndexEntry, JoinPolicy, parse_matched_receipt};
-use crate::domain::supplier_id::{IdFormats, canonical_response_id, partition_for, receipt_key};
+use crate::domain::receipt_join::{IndexEntry, parse_matched_receipt};
+use crate::domain::supplier_id::{canonical_response_id, partition_for, receipt_key};
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{
-    AcceptedPart, InputTopic, OrphanPart, Outcome, PartitionState, Policy, RecordError, RecordErrorKind, RecordMeta,
-    Status, StatusChange, snapshot,
+    AcceptedPart, InputTopic, OrphanPart, Outcome, PartitionState, RecordError, RecordErrorKind, RecordMeta, Status,
+    StatusChange, snapshot,
 };
-use crate::health::Health;
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
-use crate::kafka::restore::{RestoreError, StateRestore};
 use crate::kafka::topics::TopicNames;
-use crate::telemetry::{Metrics, PartitionMetrics};
-
-/// What a partition actor shares with the rest of the pipeline.
-#[derive(Clone)]
-pub struct PartitionContext {
-    pub sink: Addr<Sink>,
-    pub topics: Arc<TopicNames>,
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    pub restorer: Arc<dyn StateRestore>,
-    pub clock: Arc<dyn Clock>,
-    pub failures: Failures,
-    pub policy: Policy,
-    pub sweep_interval: Duration,
-    /// The inputs' partition count: the receipt join's partition of a part is its receipt key's
-    /// hash modulo this.
-    pub partitions: i32,
-    pub id_formats: Arc<IdFormats>,
-    pub join_policy: JoinPolicy,
-}
+use crate::telemetry::PartitionMetrics;
 
 pub struct PartitionActor {
     partition: i32,
     state: PartitionState,
-    shared: PartitionContext,
+    shared: StageContext,
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
     restored: bool,
@@ -60,7 +37,7 @@ pub struct PartitionActor {
 }
 
 impl PartitionActor {
-    pub fn new(partition: i32, shared: PartitionContext) -> Self {
+    pub fn new(partition: i32, shared: StageContext) -> Self {
         let inputs = Self::inputs(&shared.topics);
         let partition_metrics =
             shared.metrics.for_partition(partition, inputs, |input| shared.topics.input(input).to_owned());
@@ -86,51 +63,20 @@ impl PartitionActor {
     /// it cannot be restored the actor reports the failure and stops: its records are then
     /// dropped by the router, and its offsets never committed.
     fn restore(&mut self, ctx: &mut Context<Self>) {
-        let partition = self.partition;
-        let restorer = self.shared.restorer.clone();
-        let policy = self.shared.policy.clone();
-        self.shared.metrics.partitions_restoring.inc();
-        let restoring =
-            async move { actix_rt::task::spawn_blocking(move || restorer.restore(partition, policy)).await };
+        let (partition, restorer, policy) = (self.partition, self.shared.restorer.clone(), self.shared.policy.clone());
+        let restoring = restoring::run(&self.shared, move || restorer.restore(partition, policy));
         ctx.wait(restoring.into_actor(self).map(move |result, actor, ctx| {
-            actor.shared.metrics.partitions_restoring.dec();
-            match result {
-                Ok(Ok(restored)) => {
-                    tracing::info!(
-                        partition,
-                        records = restored.records,
-                        entries = restored.state.len(),
-                        seconds = restored.elapsed.as_secs_f64(),
-                        "Partition state restored"
-                    );
-                    actor.shared.metrics.restore_seconds.observe(restored.elapsed.as_secs_f64());
+            match restoring::finish(partition, "messages", result, &actor.shared) {
+                RestoreEnd::Restored(restored) => {
                     actor.state = restored.state;
                     actor.partition_metrics.set_state(actor.state.counts());
                     actor.restored = true;
                     actor.clock.restart(&*actor.shared.clock);
-                    actor.shared.health.set_partition_ready(partition);
                 }
-                Ok(Err(error @ RestoreError::Corrupt { .. })) => actor.fail_closed(error),
-                Ok(Err(error)) => {
-                    actor.shared.failures.report(PipelineError::Restore { partition, error });
-                    ctx.stop();
-                }
-                Err(_) => {
-                    actor.shared.failures.report(PipelineError::RestorePanicked { partition });
-                    ctx.stop();
-                }
+                RestoreEnd::FailedClosed => actor.failed_closed = true,
+                RestoreEnd::Failed => ctx.stop(),
             }
         }));
-    }
-
-    /// An unreadable changelog record: processing without it could publish a second status, and
-    /// ending the process would only move the partition to another instance that fails the same
-    /// way. So this partition stops here: it processes nothing (its offsets are never committed,
-    /// so nothing is lost), the instance is never ready, and an alert says why.
-    fn fail_closed(&mut self, error: RestoreError) {
-        tracing::error!(partition = self.partition, %error, "Partition state unreadable; not processing this partition");
-        self.failed_closed = true;
-        self.shared.metrics.partitions_failed_closed.inc();
     }
 
     fn process(&mut self, records: Vec<InputRecord>) -> SinkBatch {

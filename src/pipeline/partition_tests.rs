@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::domain::wire::parse_submit_response;
 use crate::pipeline::clock::ManualClock;
+use crate::pipeline::failure::PipelineError;
 use crate::pipeline::messages::Commit;
 use crate::pipeline::stream_clock::IDLE_AFTER;
 use crate::pipeline::test_kit::{
@@ -14,7 +15,7 @@ use crate::pipeline::test_kit::{
 
 const NEVER: Duration = Duration::from_secs(3600);
 
-fn start(context: PartitionContext, partition: i32) -> Addr<PartitionActor> {
+fn start(context: StageContext, partition: i32) -> Addr<PartitionActor> {
     PartitionActor::create(move |ctx| {
         ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
         PartitionActor::new(partition, context)

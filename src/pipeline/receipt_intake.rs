@@ -4,8 +4,8 @@
 
 use actix::prelude::*;
 
+use super::context::StageContext;
 use super::messages::{Process, SinkBatch, Stop};
-use super::partition::PartitionContext;
 use super::rate_limit::RateLimitedWarning;
 use crate::domain::receipt::parse_delivery_report;
 use crate::domain::receipt_join::{OriginalRecord, encode_by_id};
@@ -15,13 +15,13 @@ use crate::kafka::records::{Destination, InputRecord, OutputRecord};
 
 pub struct ReceiptIntake {
     partition: i32,
-    shared: PartitionContext,
+    shared: StageContext,
     bad_records: RateLimitedWarning,
     consumed: prometheus::IntCounter,
 }
 
 impl ReceiptIntake {
-    pub fn new(partition: i32, shared: PartitionContext) -> Self {
+    pub fn new(partition: i32, shared: StageContext) -> Self {
         let topic = shared.topics.input(InputTopic::DeliveryReports).to_owned();
         let consumed = shared.metrics.records_consumed(&topic, partition);
         Self { partition, shared, bad_records: RateLimitedWarning::new(std::time::Duration::from_secs(10)), consumed }

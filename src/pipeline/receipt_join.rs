@@ -8,9 +8,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use prometheus::IntGauge;
 
+use super::context::StageContext;
 use super::messages::{Process, SinkBatch, Stop};
-use super::partition::{PartitionContext, origin_headers};
+use super::partition::origin_headers;
 use super::rate_limit::RateLimitedWarning;
+use super::restoring::{self, RestoreEnd};
 use super::stream_clock::StreamClock;
 use crate::domain::receipt::parse_delivery_report;
 use crate::domain::receipt_join::{
@@ -18,12 +20,11 @@ use crate::domain::receipt_join::{
 };
 use crate::domain::{InputTopic, PartReceipt, RecordError, RecordErrorKind};
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
-use crate::kafka::restore::RestoreError;
 
 pub struct ReceiptJoinActor {
     partition: i32,
     state: JoinState,
-    shared: PartitionContext,
+    shared: StageContext,
     restored: bool,
     /// The state could not be read back: nothing of this partition is processed.
     failed_closed: bool,
@@ -37,7 +38,7 @@ pub struct ReceiptJoinActor {
 }
 
 impl ReceiptJoinActor {
-    pub fn new(partition: i32, shared: PartitionContext) -> Self {
+    pub fn new(partition: i32, shared: StageContext) -> Self {
         let consumed =
             InputTopic::JOIN_INPUTS.map(|input| shared.metrics.records_consumed(shared.topics.input(input), partition));
         Self {
@@ -57,38 +58,16 @@ impl ReceiptJoinActor {
     /// As the partition actor does: nothing is processed before the table is back.
     fn restore(&mut self, ctx: &mut Context<Self>) {
         let (partition, restorer, policy) = (self.partition, self.shared.restorer.clone(), self.shared.join_policy);
-        self.shared.metrics.partitions_restoring.inc();
-        let restoring =
-            async move { actix_rt::task::spawn_blocking(move || restorer.restore_join(partition, policy)).await };
+        let restoring = restoring::run(&self.shared, move || restorer.restore_join(partition, policy));
         ctx.wait(restoring.into_actor(self).map(move |result, actor, ctx| {
-            actor.shared.metrics.partitions_restoring.dec();
-            match result {
-                Ok(Ok(restored)) => {
-                    tracing::info!(
-                        partition,
-                        records = restored.records,
-                        entries = restored.state.len(),
-                        "Receipt join restored"
-                    );
+            match restoring::finish(partition, "receipt join", result, &actor.shared) {
+                RestoreEnd::Restored(restored) => {
                     actor.state = restored.state;
                     actor.restored = true;
                     actor.clock.restart(&*actor.shared.clock);
-                    actor.shared.health.set_partition_ready(partition);
                 }
-                Ok(Err(error @ RestoreError::Corrupt { .. })) => {
-                    // As the partition actor does: see `PartitionActor::fail_closed`.
-                    tracing::error!(partition, %error, "Receipt join state unreadable; not processing this partition");
-                    actor.failed_closed = true;
-                    actor.shared.metrics.partitions_failed_closed.inc();
-                }
-                Ok(Err(error)) => {
-                    actor.shared.failures.report(super::failure::PipelineError::Restore { partition, error });
-                    ctx.stop();
-                }
-                Err(_) => {
-                    actor.shared.failures.report(super::failure::PipelineError::RestorePanicked { partition });
-                    ctx.stop();
-                }
+                RestoreEnd::FailedClosed => actor.failed_closed = true,
+                RestoreEnd::Failed => ctx.stop(),
             }
         }));
     }

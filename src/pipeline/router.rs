@@ -10,8 +10,9 @@ use futures::future::join_all;
 
 use futures::FutureExt;
 
+use super::context::StageContext;
 use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
-use super::partition::{PartitionActor, PartitionContext};
+use super::partition::PartitionActor;
 use super::receipt_intake::ReceiptIntake;
 use super::receipt_join::ReceiptJoinActor;
 use crate::domain::InputTopic;
@@ -64,11 +65,11 @@ pub struct Router {
     actors: HashMap<(Stage, i32), StageActor>,
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
-    shared: PartitionContext,
+    shared: StageContext,
 }
 
 impl Router {
-    pub fn new(workers: Vec<ArbiterHandle>, shared: PartitionContext) -> Self {
+    pub fn new(workers: Vec<ArbiterHandle>, shared: StageContext) -> Self {
         Self { actors: HashMap::new(), workers, next_worker: 0, shared }
     }
 

@@ -13,9 +13,9 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::clock::{Clock, ManualClock};
+use super::context::StageContext;
 use super::failure::{Failures, PipelineError};
 use super::messages::SourceCommand;
-use super::partition::PartitionContext;
 use super::sink::{Sink, SinkContext};
 use crate::domain::receipt_join::{JoinPolicy, JoinState};
 use crate::domain::supplier_id::IdFormats;
@@ -226,8 +226,8 @@ impl TestSink {
 }
 
 /// The context of partition actors feeding `sink`, with a hand-moved clock.
-pub fn partition_context(sink: &TestSink, restorer: FakeRestorer, clock: Arc<ManualClock>) -> PartitionContext {
-    PartitionContext {
+pub fn partition_context(sink: &TestSink, restorer: FakeRestorer, clock: Arc<ManualClock>) -> StageContext {
+    StageContext {
         sink: sink.addr.clone(),
         topics: topics(),
         metrics: sink.metrics.clone(),
