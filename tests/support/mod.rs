@@ -23,7 +23,41 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 pub const DEADLINE: Duration = Duration::from_secs(90);
 
 pub fn bootstrap() -> String {
+    if let Some(broker) = BROKER.get() {
+        return broker.bootstrap.clone();
+    }
     std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "localhost:9092".into())
+}
+
+/// Another broker than the shared one, with the properties every helper's client needs there
+/// (e.g. a SASL_SSL broker and its super user's login, in tests/security.rs).
+pub struct Broker {
+    pub bootstrap: String,
+    pub properties: Vec<(String, String)>,
+}
+
+static BROKER: std::sync::OnceLock<Broker> = std::sync::OnceLock::new();
+
+/// Points every helper of this test binary at `broker` (safe to call from parallel tests: the
+/// first call wins, later ones must pass the same broker).
+pub fn use_broker(broker: Broker) {
+    let _ = BROKER.set(broker);
+}
+
+/// A client of the test's broker, with its properties; every helper starts from this.
+pub fn client() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap());
+    for (key, value) in BROKER.get().map(|b| b.properties.as_slice()).unwrap_or_default() {
+        config.set(key, value);
+    }
+    config
+}
+
+/// `--kafka-property` flags carrying the test broker's properties (for the load generator).
+fn kafka_property_args() -> Vec<String> {
+    let properties = BROKER.get().map(|b| b.properties.as_slice()).unwrap_or_default();
+    properties.iter().flat_map(|(key, value)| ["--kafka-property".to_owned(), format!("{key}={value}")]).collect()
 }
 
 /// A name no other test (or earlier run) uses.
@@ -119,7 +153,7 @@ impl Scenario {
 }
 
 pub fn admin() -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client")
+    client().create().expect("admin client")
 }
 
 pub fn create_topic(topic: &str, partitions: i32) {
@@ -144,12 +178,7 @@ pub struct Input {
 
 impl Input {
     pub fn new() -> Self {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap())
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "0")
-            .create()
-            .expect("producer");
+        let producer = client().set("partitioner", "murmur2_random").set("linger.ms", "0").create().expect("producer");
         Self { producer }
     }
 
@@ -177,8 +206,7 @@ impl Default for Input {
 }
 
 fn consumer_with_group(group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+    client()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
@@ -190,11 +218,7 @@ fn consumer_with_group(group: &str) -> BaseConsumer {
 /// reader that reaches it has seen every transaction decided so far; one still open (e.g. of a
 /// killed tracker, until the broker aborts it) holds the reader back until it is decided.
 pub fn end_offsets(topic: &str) -> Vec<(i32, i64)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
-        .set("isolation.level", "read_uncommitted")
-        .create()
-        .expect("consumer");
+    let consumer: BaseConsumer = client().set("isolation.level", "read_uncommitted").create().expect("consumer");
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
     let partitions = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect::<Vec<_>>();
     partitions
@@ -251,6 +275,9 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Tests kill trackers: let the group notice a dead member quickly.
+const TEST_CONSUMER_PROPERTIES: &str = "session.timeout.ms=6000,heartbeat.interval.ms=500";
+
 /// A tracker process, killed when dropped.
 pub struct Tracker {
     child: Child,
@@ -291,7 +318,29 @@ impl Tracker {
         tracker
     }
 
+    /// Starts the tracker configured as the Helm chart does it: pass-through Kafka properties in
+    /// `SMS_TRACKER_KAFKA_PROPERTIES` (which a `--kafka-property` flag would replace, so the test
+    /// settings go there too) and the other `env` variables (e.g. the SASL login).
+    pub fn spawn_with_env(scenario: &Scenario, kafka_properties: &str, env: &[(&str, &str)], extra: &[&str]) -> Self {
+        let properties = format!("{kafka_properties},{TEST_CONSUMER_PROPERTIES}");
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        env.push(("SMS_TRACKER_KAFKA_PROPERTIES", &properties));
+        Self::spawn_configured(env!("CARGO_BIN_EXE_sms-tracker"), scenario, None, extra, &env)
+    }
+
     fn spawn_program(program: &str, scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
+        let extra: Vec<&str> =
+            ["--kafka-property", TEST_CONSUMER_PROPERTIES].into_iter().chain(extra.iter().copied()).collect();
+        Self::spawn_configured(program, scenario, instance, &extra, &[])
+    }
+
+    fn spawn_configured(
+        program: &str,
+        scenario: &Scenario,
+        instance: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let http_port = free_port();
         let instance = instance.map_or_else(|| format!("i{http_port}"), str::to_owned);
         let log_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tracker-logs");
@@ -300,9 +349,8 @@ impl Tracker {
         let child = Command::new(program)
             .args(scenario.tracker_args())
             .args(["--http-listen", &format!("127.0.0.1:{http_port}"), "--instance-id", &instance])
-            // Tests kill trackers: let the group notice a dead member quickly.
-            .args(["--kafka-property", "session.timeout.ms=6000,heartbeat.interval.ms=500"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,librdkafka=warn")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -415,6 +463,7 @@ impl LoadGen {
             .args(["--responses-topic", &scenario.responses, "--messages", &messages.to_string()])
             .args(["--rate", &rate.to_string(), "--id-prefix", &id_prefix, "--quiet"])
             .args(["--seed", "42", "--summary-json", summary.to_str().unwrap()])
+            .args(kafka_property_args())
             .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join(format!("{}.log", scenario.app_id))).unwrap())

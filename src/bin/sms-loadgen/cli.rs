@@ -17,6 +17,11 @@ pub struct Args {
     #[arg(long, env = "SMS_LOADGEN_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
     pub bootstrap_servers: String,
 
+    /// Extra librdkafka properties `key=value` of every client (e.g. security.protocol=SASL_SSL),
+    /// comma-separated or repeated: the tests write to a SASL_SSL broker with them.
+    #[arg(long = "kafka-property", env = "SMS_LOADGEN_KAFKA_PROPERTY", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+
     /// Topic of WholeMessage records.
     #[arg(long, env = "SMS_LOADGEN_SENT_TOPIC", default_value = "sent-messages")]
     pub sent_topic: String,
@@ -122,6 +127,27 @@ pub struct Args {
     /// No progress lines on stderr.
     #[arg(long, env = "SMS_LOADGEN_QUIET")]
     pub quiet: bool,
+}
+
+impl Args {
+    /// The settings every client starts from: the bootstrap servers and the extra properties.
+    pub fn base_client(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in self.kafka_properties.iter().filter(|(key, _)| !key.is_empty()) {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+/// `key=value`; an empty item (e.g. an empty environment variable) is allowed and skipped.
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    if text.trim().is_empty() {
+        return Ok((String::new(), String::new()));
+    }
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("expected key=value, got {text:?}"))?;
+    Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {

@@ -67,10 +67,9 @@ pub struct Sender {
 }
 
 /// The producer settings; see the module documentation for why each matters.
-pub fn client_config(bootstrap_servers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+pub fn client_config(base: ClientConfig) -> ClientConfig {
+    let mut config = base;
     config
-        .set("bootstrap.servers", bootstrap_servers)
         .set("client.id", "sms-loadgen")
         .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
@@ -82,10 +81,9 @@ pub fn client_config(bootstrap_servers: &str) -> ClientConfig {
 }
 
 impl Sender {
-    pub fn new(bootstrap_servers: &str, sent_topic: &str, responses_topic: &str) -> Result<Self> {
-        let producer = client_config(bootstrap_servers)
-            .create_with_context(Deliveries::default())
-            .context("creating the Kafka producer")?;
+    pub fn new(base: ClientConfig, sent_topic: &str, responses_topic: &str) -> Result<Self> {
+        let producer =
+            client_config(base).create_with_context(Deliveries::default()).context("creating the Kafka producer")?;
         Ok(Self {
             producer,
             sent_topic: sent_topic.into(),
@@ -165,7 +163,9 @@ mod tests {
 
     #[test]
     fn configures_java_compatible_partitioning_and_safe_delivery() {
-        let config = client_config("broker:9092");
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", "broker:9092");
+        let config = client_config(base);
         assert_eq!(config.get("bootstrap.servers"), Some("broker:9092"));
         assert_eq!(config.get("partitioner"), Some("murmur2_random"));
         assert_eq!(config.get("enable.idempotence"), Some("true"));
@@ -177,6 +177,8 @@ mod tests {
     #[test]
     fn creates_a_producer_without_contacting_the_broker() {
         // librdkafka connects lazily; creation only validates the configuration.
-        assert!(Sender::new("127.0.0.1:1", "a", "b").is_ok());
+        let mut base = ClientConfig::new();
+        base.set("bootstrap.servers", "127.0.0.1:1");
+        assert!(Sender::new(base, "a", "b").is_ok());
     }
 }

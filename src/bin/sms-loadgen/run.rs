@@ -36,12 +36,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let creation = args
         .create_topics
         .then_some(Creation { partitions: args.partitions, replication_factor: args.replication_factor });
-    topics::ensure(&args.bootstrap_servers, &[&args.sent_topic, &args.responses_topic], creation)?;
+    topics::ensure(&args.base_client(), &[&args.sent_topic, &args.responses_topic], creation)?;
     if let Some(topic) = &args.delivery_reports_topic {
         // Checked on its own: receipts need no co-partitioning with the other inputs.
-        topics::ensure(&args.bootstrap_servers, &[topic.as_str()], creation)?;
+        topics::ensure(&args.base_client(), &[topic.as_str()], creation)?;
     }
-    let sender = Sender::new(&args.bootstrap_servers, &args.sent_topic, &args.responses_topic)?
+    let sender = Sender::new(args.base_client(), &args.sent_topic, &args.responses_topic)?
         .with_delivery_reports(args.delivery_reports_topic.as_deref());
     let start_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut summary = Summary::new(seed);

@@ -23,11 +23,8 @@ pub struct Creation {
 }
 
 /// Makes sure every topic exists, creating missing ones if `create` is given.
-pub fn ensure(bootstrap_servers: &str, topics: &[&str], create: Option<Creation>) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
-        .create()
-        .context("creating the Kafka admin client")?;
+pub fn ensure(client: &ClientConfig, topics: &[&str], create: Option<Creation>) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client.create().context("creating the Kafka admin client")?;
     let counts = partition_counts(&admin, topics)?;
     let missing: Vec<&str> = topics.iter().zip(&counts).filter(|(_, c)| c.is_none()).map(|(t, _)| *t).collect();
     if !missing.is_empty() {
