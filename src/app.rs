@@ -89,8 +89,7 @@ impl RunningPipeline {
         let producer = actix_rt::task::spawn_blocking(move || {
             TransactionalProducer::init(producer_config, group_for_producer, health_for_producer, metrics_for_producer)
         })
-        .await?
-        .context("cannot initialise transactions")?;
+        .await??;
         tracing::info!(transactional_id = %settings::transactional_id(config), "Transactions initialised");
 
         let sink_thread = Arbiter::new();
@@ -135,7 +134,9 @@ impl RunningPipeline {
         });
         consumer.context().set_router(router.clone());
 
-        let source = Source { consumer, router, topics, max_batch: config.max_batch_records.max(1), inbox: source_rx };
+        let group = config.application_id.clone();
+        let source =
+            Source { consumer, router, topics, group, max_batch: config.max_batch_records.max(1), inbox: source_rx };
         let (done_tx, source_done) = oneshot::channel();
         std::thread::Builder::new().name("source".into()).spawn(move || {
             let _ = done_tx.send(source.run());

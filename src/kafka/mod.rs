@@ -2,7 +2,9 @@
 //! translation point), topic checks and names, the records that cross the boundary, state
 //! restore, and the transactional producer protocol.
 
+pub mod authorization;
 pub mod backoff;
+pub mod connection;
 pub mod delivery;
 pub mod group;
 pub mod records;

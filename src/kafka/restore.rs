@@ -16,6 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
+use super::authorization::{self, MissingPermission, Operation, Resource};
 use super::backoff::Backoff;
 use super::group::ConsumerGroup;
 use super::topics::TopicNames;
@@ -40,6 +41,8 @@ pub enum RestoreError {
     /// late record publish a second status, so the partition is not restored at all.
     #[error("changelog {topic} [{partition}] offset {offset} is unreadable: {reason}")]
     Corrupt { topic: String, partition: i32, offset: i64, reason: String },
+    #[error(transparent)]
+    NotAuthorized(MissingPermission),
 }
 
 /// Brings back a partition's state before its input is processed. A trait so that the pipeline
@@ -115,6 +118,14 @@ impl Restorer {
                 Err(error @ RestoreError::Corrupt { .. }) => {
                     self.metrics.changelog_unreadable_records.inc();
                     return Err(error);
+                }
+                // Retrying cannot grant a permission.
+                Err(RestoreError::Kafka { error, topic, partition }) if authorization::is_denied(&error) => {
+                    let resource = Resource::Topic(changelog.to_owned());
+                    return Err(match MissingPermission::of(&error, &[Operation::Read], resource) {
+                        Some(missing) => RestoreError::NotAuthorized(missing),
+                        None => RestoreError::Kafka { error, topic, partition },
+                    });
                 }
                 Err(error) => error,
             };

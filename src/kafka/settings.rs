@@ -60,7 +60,10 @@ pub fn restore_consumer(config: &Config) -> ClientConfig {
     client.set("isolation.level", "read_committed");
     client.set("enable.auto.commit", "false");
     client.set("enable.partition.eof", "false");
-    client.set("group.id", format!("{}-restore", config.application_id));
+    // librdkafka assigns partitions only with a group.id, and then looks up the group's
+    // coordinator. The tracker's own group needs no further ACL; assigning (never subscribing)
+    // and never committing, this consumer does not join it or touch its offsets.
+    client.set("group.id", &config.application_id);
     client
 }
 

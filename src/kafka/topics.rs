@@ -12,6 +12,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::authorization::{MissingPermission, Operation, Resource};
+use super::connection;
 use crate::config::Config;
 use crate::domain::InputTopic;
 use crate::kafka::records::Destination;
@@ -114,10 +116,21 @@ pub enum TopicError {
     Kafka(#[from] KafkaError),
     #[error("could not create topic {topic}: {reason}")]
     Create { topic: String, reason: String },
+    #[error(transparent)]
+    NotAuthorized(#[from] MissingPermission),
+    #[error(transparent)]
+    Connection(#[from] connection::ConnectionError),
 }
+
+/// What the tracker does with each kind of topic, so a refusal can say which ACL is missing.
+const INPUT: &[Operation] = &[Operation::Read];
+const OUTPUT: &[Operation] = &[Operation::Write];
+const INTERNAL: &[Operation] = &[Operation::Read, Operation::Write];
 
 /// Checks and creates topics; returns the inputs' common partition count.
 pub async fn prepare(config: &Config) -> Result<i32, TopicError> {
+    // Fails fast and clearly on a refused login or an unreachable broker, before anything else.
+    connection::check(super::settings::admin(config), &config.sent_topic)?;
     let admin: AdminClient<DefaultClientContext> = super::settings::admin(config).create()?;
     let mut inputs = Vec::new();
     for topic in [&config.sent_topic, &config.responses_topic] {
@@ -161,7 +174,7 @@ async fn wait_until_visible(
 ) -> Result<(), TopicError> {
     let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
     for topic in topics {
-        while partition_count(admin, topic)? != Some(partitions) {
+        while partition_count(admin, topic, INTERNAL)? != Some(partitions) {
             if std::time::Instant::now() >= deadline {
                 return Err(TopicError::Create {
                     topic: topic.to_string(),
@@ -180,7 +193,7 @@ async fn ensure_input(
     topic: &str,
     config: &Config,
 ) -> Result<i32, TopicError> {
-    match partition_count(admin, topic)? {
+    match partition_count(admin, topic, INPUT)? {
         Some(count) => Ok(count),
         None if config.create_topics => {
             create(admin, topic, config.partitions, config.replication_factor, &[]).await?;
@@ -198,7 +211,7 @@ async fn ensure_internal(
     replication: i32,
     topic_config: &[(&str, &str)],
 ) -> Result<(), TopicError> {
-    match partition_count(admin, topic)? {
+    match partition_count(admin, topic, INTERNAL)? {
         Some(actual) if actual == partitions => Ok(()),
         Some(actual) => Err(TopicError::InternalMismatch { topic: topic.to_owned(), actual, expected: partitions }),
         None => create(admin, topic, partitions, replication, topic_config).await,
@@ -213,15 +226,20 @@ pub async fn ensure_output(
     replication: i32,
     topic_config: &[(&str, &str)],
 ) -> Result<(), TopicError> {
-    match partition_count(admin, topic)? {
+    match partition_count(admin, topic, OUTPUT)? {
         Some(actual) if actual >= partitions => Ok(()),
         Some(actual) => Err(TopicError::OutputTooSmall { topic: topic.to_owned(), actual, expected: partitions }),
         None => create(admin, topic, partitions, replication, topic_config).await,
     }
 }
 
-/// The partition count of `topic`, or `None` if it does not exist.
-pub fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str) -> Result<Option<i32>, TopicError> {
+/// The partition count of `topic`, or `None` if it does not exist. `needs` is what the tracker
+/// does with the topic: a principal allowed none of it may not even see it.
+pub fn partition_count(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    needs: &[Operation],
+) -> Result<Option<i32>, TopicError> {
     let metadata = admin.inner().fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
         return Ok(None);
@@ -230,7 +248,13 @@ pub fn partition_count(admin: &AdminClient<DefaultClientContext>, topic: &str) -
         None if !found.partitions().is_empty() => Ok(Some(found.partitions().len() as i32)),
         None => Ok(None),
         Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
-        Some(e) => Err(TopicError::Kafka(KafkaError::MetadataFetch(e.into()))),
+        Some(e) => {
+            let error = KafkaError::MetadataFetch(e.into());
+            match MissingPermission::of(&error, needs, Resource::Topic(topic.to_owned())) {
+                Some(missing) => Err(missing.into()),
+                None => Err(TopicError::Kafka(error)),
+            }
+        }
     }
 }
 
@@ -252,7 +276,21 @@ async fn create(
             Ok(_) => tracing::info!(topic, partitions, "Created topic"),
             // Another instance created it at the same moment: fine.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(TopicError::Create { topic: topic.to_owned(), reason: code.to_string() }),
+            Err((_, code)) => {
+                let create = &[Operation::Create];
+                // Kafka allows CREATE on the topic or on the cluster; README lists the former.
+                let refused =
+                    MissingPermission::of_code(code, &code.to_string(), create, Resource::Topic(topic.into())).or_else(
+                        || {
+                            MissingPermission::of_code(code, &code.to_string(), create, Resource::Cluster)
+                                .map(|m| MissingPermission { resource: Resource::Topic(topic.to_owned()), ..m })
+                        },
+                    );
+                return Err(match refused {
+                    Some(missing) => missing.into(),
+                    None => TopicError::Create { topic: topic.to_owned(), reason: code.to_string() },
+                });
+            }
         }
     }
     Ok(())

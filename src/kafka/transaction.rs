@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer, PurgeConfig};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use super::authorization::{MissingPermission, Operation, Resource};
 use super::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
+use super::delivery::RefusedTopics;
 use super::group::ConsumerGroup;
 use super::records::OutputRecord;
 use crate::health::Health;
@@ -44,6 +46,11 @@ pub enum TransactionError {
     Fatal(KafkaError),
     #[error("consumer has no group metadata (not a group member); the transaction was aborted")]
     NoGroupMetadata,
+    /// Kafka refused the producer a permission: no retry or replacement can repair that.
+    #[error(transparent)]
+    NotAuthorized(MissingPermission),
+    #[error("cannot initialise transactions: {0}")]
+    Init(KafkaError),
 }
 
 /// The next offset to consume of one input partition, committed with the transaction.
@@ -76,9 +83,11 @@ pub trait Transactions: Send {
 /// [`Transactions`] over librdkafka's transactional producer.
 pub struct TransactionalProducer {
     /// Shared only with a call that may never return (see [`Self::send_offsets_bounded`]).
-    producer: Arc<BaseProducer<DefaultProducerContext>>,
+    producer: Arc<BaseProducer<RefusedTopics>>,
     /// Settings to create a replacement with.
     config: ClientConfig,
+    /// Topics written in the open transaction: what a refusal may be about.
+    written: std::collections::BTreeSet<String>,
     group: Arc<dyn ConsumerGroup>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,
@@ -91,11 +100,36 @@ impl TransactionalProducer {
         group: Arc<dyn ConsumerGroup>,
         health: Arc<Health>,
         metrics: Arc<Metrics>,
-    ) -> KafkaResult<Self> {
-        let producer = Arc::new(config.create()?);
-        let this = Self { producer, config, group, health, metrics };
-        this.retrying("init transactions", || this.producer.init_transactions(TRANSACTION_TIMEOUT))?;
-        Ok(this)
+    ) -> Result<Self, TransactionError> {
+        let producer = Arc::new(config.create_with_context(RefusedTopics::default()).map_err(TransactionError::Init)?);
+        let written = Default::default();
+        let this = Self { producer, config, written, group, health, metrics };
+        let initialised = this.retrying("init transactions", || this.producer.init_transactions(TRANSACTION_TIMEOUT));
+        match initialised {
+            Ok(()) => Ok(this),
+            Err(error) => {
+                Err(this.refused(&error).map_or(TransactionError::Init(error), TransactionError::NotAuthorized))
+            }
+        }
+    }
+
+    /// The permission `error` says the producer lacks, if it is an authorization error. Once
+    /// Kafka refused a topic, every transaction fails (each one may write it), whatever error
+    /// the failed call itself returned.
+    fn refused(&self, error: &KafkaError) -> Option<MissingPermission> {
+        let transactional_id = self.config.get("transactional.id").unwrap_or_default().to_owned();
+        let refused_topic = self.producer.context().first();
+        if let Some(topic) = &refused_topic {
+            let code = rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed;
+            let cause = format!("Topic authorization failed adding {topic} to the transaction (then: {error})");
+            return MissingPermission::of_code(code, &cause, &[Operation::Write], Resource::Topic(topic.clone()));
+        }
+        let topic = Resource::OneTopicOf(self.written.iter().cloned().collect());
+        MissingPermission::of(error, &[Operation::Write], Resource::TransactionalId(transactional_id))
+            .or_else(|| MissingPermission::of(error, &[Operation::Write], topic))
+            // Only an idempotent producer without a transactional id needs this; kept in case a
+            // broker asks for it anyway.
+            .or_else(|| MissingPermission::of(error, &[Operation::IdempotentWrite], Resource::Cluster))
     }
 
     /// librdkafka's `send_offsets_to_transaction` can block far past its timeout while the group
@@ -151,6 +185,7 @@ impl TransactionalProducer {
 
 impl Transactions for TransactionalProducer {
     fn begin(&mut self) -> Result<(), TransactionError> {
+        self.written.clear();
         self.producer.begin_transaction().map_err(classify)
     }
 
@@ -168,6 +203,9 @@ impl Transactions for TransactionalProducer {
         }
         if let Some(timestamp_ms) = output.timestamp_ms {
             record = record.timestamp(timestamp_ms);
+        }
+        if !self.written.contains(topic) {
+            self.written.insert(topic.to_owned());
         }
         let mut full_since: Option<Instant> = None;
         loop {
@@ -230,10 +268,11 @@ impl Transactions for TransactionalProducer {
         committed.map_err(|error| self.abort(error))
     }
 
-    /// Does not abort when the producer is fatally failed: it can do nothing any more.
+    /// Does not abort when the producer is fatally failed: it can do nothing any more. A refused
+    /// permission is reported as such, after the abort: retrying could never succeed.
     fn abort(&mut self, cause: KafkaError) -> TransactionError {
         if let TransactionError::Fatal(e) = classify(cause.clone()) {
-            return TransactionError::Fatal(e);
+            return self.refused(&e).map_or(TransactionError::Fatal(e), TransactionError::NotAuthorized);
         }
         self.metrics.transactions_aborted.inc();
         // abort_transaction waits until no delivery is outstanding, and only this thread serves
@@ -243,17 +282,22 @@ impl Transactions for TransactionalProducer {
         if let Err(error) = self.await_deliveries() {
             tracing::warn!(%error, "Outstanding deliveries before the abort did not finish");
         }
+        let refused = self.refused(&cause);
         let producer = &self.producer;
-        if let Err(abort_error) = self.retrying("abort", || producer.abort_transaction(TRANSACTION_TIMEOUT)) {
-            return TransactionError::Fatal(abort_error);
+        let aborted = self.retrying("abort", || producer.abort_transaction(TRANSACTION_TIMEOUT));
+        match (refused, aborted) {
+            (Some(missing), _) => TransactionError::NotAuthorized(missing),
+            (None, Err(abort_error)) => TransactionError::Fatal(abort_error),
+            (None, Ok(())) => TransactionError::Aborted(cause),
         }
-        TransactionError::Aborted(cause)
     }
 
     fn replace(&mut self) -> Result<(), TransactionError> {
-        let producer: BaseProducer<DefaultProducerContext> = self.config.create().map_err(TransactionError::Fatal)?;
-        self.retrying("init transactions", || producer.init_transactions(TRANSACTION_TIMEOUT))
-            .map_err(TransactionError::Fatal)?;
+        let producer: BaseProducer<RefusedTopics> =
+            self.config.create_with_context(RefusedTopics::default()).map_err(TransactionError::Fatal)?;
+        self.retrying("init transactions", || producer.init_transactions(TRANSACTION_TIMEOUT)).map_err(|error| {
+            self.refused(&error).map_or(TransactionError::Fatal(error), TransactionError::NotAuthorized)
+        })?;
         // Dropping the old producer purges what it still held; none of it was committed.
         self.producer = Arc::new(producer);
         Ok(())

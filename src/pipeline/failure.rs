@@ -10,6 +10,7 @@ use rdkafka::error::KafkaError;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::messages::SinkError;
+use crate::kafka::authorization::MissingPermission;
 use crate::kafka::restore::RestoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum PipelineError {
     Consumer(KafkaError),
     #[error("rewind to the committed offsets failed: {0}")]
     Rewind(KafkaError),
+    #[error("{0}")]
+    NotAuthorized(MissingPermission),
     #[error("the {0} stopped unexpectedly")]
     StageStopped(&'static str),
 }

@@ -19,6 +19,7 @@ use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, Source
 use crate::domain::InputTopic;
 
 use super::router::Router;
+use crate::kafka::authorization::{MissingPermission, Operation, Resource};
 use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::records::InputRecord;
 use crate::kafka::topics::TopicNames;
@@ -167,6 +168,8 @@ pub struct Source {
     pub consumer: Arc<GroupConsumer>,
     pub router: Addr<Router>,
     pub topics: Arc<TopicNames>,
+    /// The consumer group's id, for errors that concern it.
+    pub group: String,
     pub max_batch: usize,
     pub inbox: Receiver<SourceCommand>,
 }
@@ -233,8 +236,15 @@ impl Source {
                     Some(input) => batch.push(InputRecord::from_message(input, &message)),
                     None => tracing::warn!(topic = message.topic(), "Record of a topic the tracker does not read"),
                 },
-                Some(Err(error)) if is_fatal(&error) => return Err(PipelineError::Consumer(error)),
-                Some(Err(error)) => tracing::warn!(%error, "Consumer error; librdkafka retries on its own"),
+                Some(Err(error)) => {
+                    if let Some(missing) = refused(&error, &self.group, &self.topics) {
+                        return Err(PipelineError::NotAuthorized(missing));
+                    }
+                    if is_fatal(&error) {
+                        return Err(PipelineError::Consumer(error));
+                    }
+                    tracing::warn!(%error, "Consumer error; librdkafka retries on its own");
+                }
             }
             timeout = Duration::ZERO;
         }
@@ -313,6 +323,14 @@ fn seek_to_committed(consumer: &GroupConsumer) -> Result<TopicPartitionList, Kaf
         return Err(KafkaError::Seek(format!("{} [{}]: {:?}", failed.topic(), failed.partition(), failed.error())));
     }
     Ok(assignment)
+}
+
+/// The permission a consumer error says is missing. librdkafka would retry such an error forever;
+/// a refused fetch does not say which topic it was, so every subscribed one is named.
+fn refused(error: &KafkaError, group: &str, topics: &TopicNames) -> Option<MissingPermission> {
+    let subscribed = || Resource::OneTopicOf(topics.subscribed().into_iter().map(str::to_owned).collect());
+    MissingPermission::of(error, &[Operation::Read], Resource::Group(group.to_owned()))
+        .or_else(|| MissingPermission::of(error, &[Operation::Read], subscribed()))
 }
 
 /// A fatal consumer error (e.g. a static member fenced by another with its `group.instance.id`)
