@@ -168,9 +168,24 @@ render full-hpa -f "$CHART/ci/full-values.yaml" --set autoscaling.mode=hpa
 # Receipt tracking is on by default; the variant with it off must render no delivery setting.
 printf 'tracker:\n  deliveryReportsTopic: ""\n' >"$OUT/receipts-off-values.yaml"
 render receipts-off -f "$CHART/ci/full-values.yaml" -f "$OUT/receipts-off-values.yaml"
-ok "helm template: default, minimal, full (KEDA), full with HPA, full with receipts off (Kubernetes $KUBE_VERSION)"
+# SASL_SSL as tests/security.rs runs the tracker: login from a Secret, CA certificate from another.
+cat >"$OUT/sasl-ssl-values.yaml" <<'VALUES'
+kafka:
+  properties:
+    security.protocol: SASL_SSL
+    sasl.mechanism: SCRAM-SHA-512
+  existingSecret:
+    name: kafka-login
+    usernameKey: sasl-username
+    passwordKey: sasl-password
+  caSecret:
+    name: kafka-ca
+    key: ca.crt
+VALUES
+render sasl-ssl -f "$OUT/sasl-ssl-values.yaml"
+ok "helm template: default, minimal, full (KEDA), full with HPA, full with receipts off, SASL_SSL (Kubernetes $KUBE_VERSION)"
 
-for name in default minimal full full-hpa receipts-off; do
+for name in default minimal full full-hpa receipts-off sasl-ssl; do
     run "manifests of $name do not validate" "$PY" $CHECKS/validate.py manifests \
         --kube-version "$KUBE_VERSION" --crd-schemas $CHECKS/crd-schemas "$OUT/$name.yaml"
     kinds=$(grep -h '^kind:' "$OUT/$name.yaml" | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%s×%s", sep, $2, $1; sep=", "}')
@@ -188,6 +203,9 @@ ok "workloads agree with their values: grace period = shutdown timeout + 15, ins
 run "the embedded dashboard or rules differ from dashboards/" "$PY" $CHECKS/validate.py embedded "$OUT/full.yaml" \
     --dashboard dashboards/sms-tracker.json --rules dashboards/alerts.yaml --rule-labels '{"team": "messaging"}'
 ok "rendered dashboard ConfigMap = dashboards/sms-tracker.json; PrometheusRule = groups of dashboards/alerts.yaml"
+wiring=$("$PY" $CHECKS/security_wiring.py "$OUT/sasl-ssl.yaml" "$OUT/sasl-ssl-values.yaml" tests/security.rs 2>&1) ||
+    fail "the chart's SASL_SSL settings differ from tests/security.rs: $wiring"
+ok "SASL_SSL wiring = tests/security.rs: $wiring"
 run "the chart sets SMS_TRACKER_* variables that src/config.rs does not read" "$PY" $CHECKS/validate.py env-names "$OUT/full.yaml" src/config.rs
 ok "every SMS_TRACKER_* variable the chart sets is one src/config.rs reads"
 
