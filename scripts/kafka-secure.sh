@@ -7,7 +7,8 @@
 #   scripts/kafka-secure.sh stop     stop it (waits for exit)
 #   scripts/kafka-secure.sh status   exit 0 if the broker answers on $KAFKA_SECURE_PORT
 #   scripts/kafka-secure.sh reset    stop and delete data and certificates
-#   scripts/kafka-secure.sh env      print what a client needs: bootstrap, CA file, admin login
+#   scripts/kafka-secure.sh env      print what a client needs: bootstrap, CA file, admin login,
+#                                    the admin's --command-config file for Kafka's Java tools
 #
 # Certificates are made with openssl on first start: a CA, and a server certificate for localhost
 # (SAN DNS:localhost, IP:127.0.0.1) signed by it, both PEM (ssl.keystore.type=PEM). Clients trust
@@ -57,6 +58,17 @@ make_certificates() {
     cat server.key server.crt ca.crt >server.pem.tmp
     mv server.pem.tmp server.pem
   )
+}
+
+# The super user's client settings for Kafka's Java tools (kafka-acls.sh --command-config ...).
+write_admin_properties() {
+  cat >"$CONFIG_DIR/admin.properties" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$ADMIN_PASSWORD";
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+PROPS
 }
 
 write_config() {
@@ -123,6 +135,7 @@ start() {
   "$ROOT/scripts/kafka.sh" fetch
   make_certificates
   write_config
+  write_admin_properties
   if pid=$(running_pid); then log "already running (pid $pid)"; return 0; fi
   if port_open; then log "port $PORT is taken by another process"; exit 1; fi
   if [ ! -f "$DATA_DIR/meta.properties" ]; then
@@ -169,6 +182,7 @@ case "${1:-}" in
     echo "KAFKA_CA_LOCATION=$TLS_DIR/ca.crt"
     echo "KAFKA_ADMIN_USERNAME=admin"
     echo "KAFKA_ADMIN_PASSWORD=$ADMIN_PASSWORD"
+    echo "KAFKA_ADMIN_COMMAND_CONFIG=$CONFIG_DIR/admin.properties"
     ;;
   *) echo "usage: $0 {start|stop|status|reset|env}" >&2; exit 2 ;;
 esac

@@ -80,11 +80,18 @@ struct SecureScenario {
 }
 
 impl SecureScenario {
+    /// The test's topics, with the inputs created as the gateway would.
     fn create(test: &str) -> Self {
+        let this = Self::named(test);
+        this.scenario.create_inputs(4, 4);
+        support::create_topic(&this.receipts.topic, 3);
+        this
+    }
+
+    /// Names only: nothing is created.
+    fn named(test: &str) -> Self {
         let scenario = Scenario::new(test);
-        scenario.create_inputs(4, 4);
         let topic = format!("{}-reports", scenario.sent);
-        support::create_topic(&topic, 3);
         let formats = "supplier-a=hex-in-response,supplier-b=hex-in-report";
         let timeout = DELIVERY_TIMEOUT_SECONDS.to_string();
         let tracker_args = ["--delivery-reports-topic", &topic, "--delivery-id-format", formats];
@@ -109,13 +116,27 @@ impl SecureScenario {
 
     /// Starts the tracker logged in as `user` with `password`.
     fn spawn_tracker(&self, user: &str, password: &str) -> Tracker {
+        self.spawn_tracker_with(user, password, &[])
+    }
+
+    fn spawn_tracker_with(&self, user: &str, password: &str, extra: &[&str]) -> Tracker {
         let env = [("SMS_TRACKER_SASL_USERNAME", user), ("SMS_TRACKER_SASL_PASSWORD", password)];
-        Tracker::spawn_with_env(
-            &self.scenario,
-            &tracker_properties(secure_broker()),
-            &env,
-            &self.receipts.tracker_args(),
-        )
+        let args: Vec<&str> = self.receipts.tracker_args().into_iter().chain(extra.iter().copied()).collect();
+        Tracker::spawn_with_env(&self.scenario, &tracker_properties(secure_broker()), &env, &args)
+    }
+
+    /// Creates a SCRAM user with the README rows that apply, for this scenario's names.
+    fn user_with_readme_acls(&self, test: &str, create_topics: bool) -> (String, String) {
+        let (user, password) = new_user(test);
+        let admin = support::admin();
+        admin::create_scram_users(&admin, &[(user.clone(), password.clone())]);
+        let grants: Vec<(String, Acl)> = acls::readme_rows()
+            .iter()
+            .filter(|row| row.applies(true, create_topics))
+            .map(|row| (format!("User:{user}"), row.resolve(&self.names())))
+            .collect();
+        admin::create_acls(&admin, &grants);
+        (user, password)
     }
 }
 
@@ -133,12 +154,7 @@ fn new_user(test: &str) -> (String, String) {
 fn with_exactly_the_readme_acls_the_tracker_processes_a_load_with_receipts_exactly_once() {
     secure_broker();
     let s = SecureScenario::create("secure-load");
-    let (user, password) = new_user("tracker");
-    let admin = support::admin();
-    admin::create_scram_users(&admin, &[(user.clone(), password.clone())]);
-    let grants: Vec<(String, Acl)> =
-        rows_needed().iter().map(|row| (format!("User:{user}"), row.resolve(&s.names()))).collect();
-    admin::create_acls(&admin, &grants);
+    let (user, password) = s.user_with_readme_acls("tracker", false);
 
     let loadgen_args = s.receipts.loadgen_args(&["--invalid-share", "0.01"]);
     let mut loadgen = LoadGen::spawn(&s.scenario, 3_000, 2_000, &loadgen_args);
@@ -266,6 +282,18 @@ fn names_acl(line: &str, acl: &Acl) -> bool {
         Pattern::Prefixed => format!("'{}", acl.name),
     };
     operations.split(" and ").any(|op| op == acl.operation) && resource.contains(kind) && resource.contains(&name)
+}
+
+#[test]
+fn with_create_topics_and_its_readme_acls_the_tracker_creates_its_inputs() {
+    secure_broker();
+    let s = SecureScenario::named("secure-create-topics");
+    let (user, password) = s.user_with_readme_acls("tracker-create-topics", true);
+    let tracker = s.spawn_tracker_with(&user, &password, &["--create-topics", "--partitions", "2"]);
+    tracker.wait_ready();
+    for topic in [&s.scenario.sent, &s.scenario.responses, &s.receipts.topic] {
+        assert_eq!(support::end_offsets(topic).len(), 2, "{topic} was created");
+    }
 }
 
 #[test]
