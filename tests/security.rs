@@ -343,3 +343,28 @@ fn the_acl_script_grants_exactly_the_readme_list() {
         assert_eq!(from_script, from_readme, "receipts {receipts}, --create-topics {create_topics}");
     }
 }
+
+#[test]
+fn a_ca_that_did_not_sign_the_brokers_certificate_is_a_clear_error_and_the_tracker_exits() {
+    secure_broker();
+    let s = SecureScenario::create("secure-wrong-ca");
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("other-ca"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("ca.key"), dir.join("ca.crt"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=another CA"])
+        .args(["-keyout".as_ref(), key.as_os_str(), "-out".as_ref(), cert.as_os_str()])
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+    let (user, password) = new_user("tracker-wrong-ca");
+    admin::create_scram_users(&support::admin(), &[(user.clone(), password.clone())]);
+    let properties = format!("{TRACKER_PROPERTIES},ssl.ca.location={}", cert.display());
+    let env = [("SMS_TRACKER_SASL_USERNAME", user.as_str()), ("SMS_TRACKER_SASL_PASSWORD", password.as_str())];
+    let tracker = Tracker::spawn_with_env(&s.scenario, &properties, &env, &s.receipts.tracker_args());
+    let log = tracker.log.clone();
+    let status = tracker.wait_exit();
+    assert!(!status.success(), "exits non-zero");
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("the TLS handshake with Kafka failed: check ssl.ca.location"), "log {}", log.display());
+}

@@ -1,13 +1,14 @@
-//! The first contact with the brokers, made before anything else so that a refused login or an
-//! unreachable broker ends the start-up with a clear error. librdkafka reports both only to its
-//! error callback and keeps retrying, while requests wait out their timeouts; a login refused
-//! for good would otherwise look like a slow broker.
+//! The first contact with the brokers, made before anything else so that a refused login, a
+//! failed TLS handshake or an unreachable broker ends the start-up with a clear error. librdkafka
+//! reports these only to its error callback and keeps retrying, while requests wait out their
+//! timeouts: a login refused for good would otherwise look like a slow broker.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
 
 use super::authorization::is_authentication_failure;
@@ -24,6 +25,10 @@ pub enum ConnectionError {
         "Kafka refused the login: check the SASL username, password and mechanism (SMS_TRACKER_SASL_USERNAME, SMS_TRACKER_SASL_PASSWORD, sasl.mechanism): {0}"
     )]
     Authentication(String),
+    #[error(
+        "the TLS handshake with Kafka failed: check ssl.ca.location (the CA that signed the brokers' certificates) and that the broker's name matches its certificate: {0}"
+    )]
+    Tls(String),
     #[error("no answer from Kafka within {waited:?}; last client error: {last_error}")]
     Unreachable { waited: Duration, last_error: String },
     #[error("cannot create a Kafka client: {0}")]
@@ -33,17 +38,24 @@ pub enum ConnectionError {
 /// Keeps the client's errors: the only place librdkafka reports a refused login or TLS failure.
 #[derive(Default)]
 struct ClientErrors {
-    authentication: Mutex<Option<String>>,
+    /// A refused login or a failed TLS handshake: retrying does not help.
+    refused: Mutex<Option<ConnectionError>>,
     last: Mutex<Option<String>>,
 }
 
 impl ClientContext for ClientErrors {
     fn error(&self, error: KafkaError, reason: &str) {
         let text = format!("{error}: {reason}");
-        if error.rdkafka_error_code().is_some_and(is_authentication_failure) {
-            *self.authentication.lock().expect("error lock") = Some(text.clone());
+        let code = error.rdkafka_error_code();
+        if code.is_some_and(is_authentication_failure) {
+            *self.refused.lock().expect("error lock") = Some(ConnectionError::Authentication(text.clone()));
+        } else if code == Some(RDKafkaErrorCode::SSL) {
+            *self.refused.lock().expect("error lock") = Some(ConnectionError::Tls(text.clone()));
         }
-        *self.last.lock().expect("error lock") = Some(text);
+        // "All brokers are down" follows every failure: keep the cause.
+        if code != Some(RDKafkaErrorCode::AllBrokersDown) {
+            *self.last.lock().expect("error lock") = Some(text);
+        }
     }
 }
 
@@ -55,14 +67,17 @@ impl rdkafka::producer::ProducerContext for ClientErrors {
 /// Asks the brokers for the metadata of `topic` with `client`'s settings, until they answer or
 /// refuse the login, or [`CONNECT_TIMEOUT`] passes.
 pub fn check(client: ClientConfig, topic: &str) -> Result<(), ConnectionError> {
+    let mut client = client;
+    // Asking a producer for a missing topic's metadata could make the broker create it.
+    client.set("allow.auto.create.topics", "false");
     let probe: BaseProducer<ClientErrors> = client.create_with_context(ClientErrors::default())?;
     let started = Instant::now();
     loop {
         let answered = probe.client().fetch_metadata(Some(topic), CHECK_EVERY);
         // Serves the error callback.
         probe.poll(Duration::ZERO);
-        if let Some(refused) = probe.context().authentication.lock().expect("error lock").take() {
-            return Err(ConnectionError::Authentication(refused));
+        if let Some(refused) = probe.context().refused.lock().expect("error lock").take() {
+            return Err(refused);
         }
         match answered {
             Ok(_) => return Ok(()),

@@ -1,6 +1,7 @@
 //! Everything that talks to Kafka, and nothing of the pipeline's actors: librdkafka settings (one
-//! translation point), topic checks and names, the records that cross the boundary, state
-//! restore, and the transactional producer protocol.
+//! translation point), the first contact with the brokers, topic checks and names, the records
+//! that cross the boundary, state restore, the transactional producer protocol, and what Kafka's
+//! authorization errors say is missing.
 
 pub mod authorization;
 pub mod backoff;
