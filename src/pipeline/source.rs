@@ -355,6 +355,19 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_group_or_fetch_names_what_the_consumer_needs() {
+        let topics = crate::pipeline::test_kit::topics();
+        let group = KafkaError::MessageConsumption(RDKafkaErrorCode::GroupAuthorizationFailed);
+        let missing = refused(&group, "app", &topics).unwrap().to_string();
+        assert!(missing.contains("needs READ on Group 'app'"), "{missing}");
+        let fetch = KafkaError::MessageConsumption(RDKafkaErrorCode::TopicAuthorizationFailed);
+        let missing = refused(&fetch, "app", &topics).unwrap().to_string();
+        assert!(missing.contains(&format!("needs READ on one of the Topics '{}'", topics.sent)), "{missing}");
+        let outage = KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown);
+        assert!(refused(&outage, "app", &topics).is_none());
+    }
+
+    #[test]
     fn an_assignment_must_hold_the_same_partitions_of_both_inputs() {
         let topics = crate::pipeline::test_kit::topics();
         let topics = TopicNames { sent: "s".into(), responses: "r".into(), ..(*topics).clone() };
