@@ -23,6 +23,8 @@ step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
 mkdir -p target
 cargo test --all-targets --locked --features fault-injection -- --test-threads="${TEST_THREADS:-4}" 2>&1 | tee target/test-output.log
+# tests/security.rs starts its own SASL_SSL broker (ports 29092/29093) and leaves it running.
+scripts/kafka-secure.sh stop
 
 step "The release binary has no fault injection"
 scripts/check-release-binary.sh
