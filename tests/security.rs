@@ -190,7 +190,7 @@ fn tracker_log_lines(scenario: &Scenario) -> impl Iterator<Item = String> {
         })
 }
 
-/// One principal missing one ACL, and what its tracker did.
+/// One principal missing one ACL, with topics of its own.
 struct MissingAclCase {
     missing: Acl,
     scenario: SecureScenario,
