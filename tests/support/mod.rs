@@ -286,9 +286,15 @@ impl Tracker {
     /// `fault-injection` feature) and waits until it is ready.
     #[cfg(feature = "fault-injection")]
     pub fn start_with_faults(scenario: &Scenario, extra: &[&str]) -> Self {
-        let tracker = Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker-faults"), scenario, None, extra);
+        let tracker = Self::spawn_with_faults(scenario, extra);
         tracker.wait_ready();
         tracker
+    }
+
+    /// [`Tracker::start_with_faults`] without waiting for readiness.
+    #[cfg(feature = "fault-injection")]
+    pub fn spawn_with_faults(scenario: &Scenario, extra: &[&str]) -> Self {
+        Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker-faults"), scenario, None, extra)
     }
 
     fn spawn_program(program: &str, scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
