@@ -33,8 +33,9 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let messages: usize = std::env::var("CHAOS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let s = Scenario::new("chaos-kill");
     s.create_inputs(4, 4);
-    // Slow enough that five rounds of start, progress and kill fit in the input (about 50 s).
-    let mut loadgen = LoadGen::spawn(&s, messages, 10_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
+    // Slow enough that up to twelve rounds of start, progress and kill fit in the input (about
+    // 80 s), even on a loaded machine where a start takes seconds.
+    let mut loadgen = LoadGen::spawn(&s, messages, 6_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
     let args = ["--static-membership"];
     let mut rng = rand::rng();
     let (mut rounds, mut kills) = (0, 0);

@@ -15,7 +15,7 @@ const STATUSES: [&str; 4] = ["SENT", "DELIVERED", "UNDELIVERED", "DELIVERY_UNKNO
 /// Longer than a fault delays receipts here (a killed instance's open transaction blocks
 /// read_committed readers for the transaction timeout, 10 s, then the partitions are restored),
 /// so that the planned outcome, not DELIVERY_UNKNOWN, is what a receipt delayed by a fault gets.
-const DELIVERY_TIMEOUT_SECONDS: u64 = 30;
+const DELIVERY_TIMEOUT_SECONDS: u64 = 45;
 
 /// Statuses this tracker process has published (committed) so far.
 fn published(tracker: &Tracker) -> f64 {
@@ -33,10 +33,10 @@ fn progress_mid_stream(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
     });
 }
 
-/// 40,000 messages with receipts at a rate that keeps input flowing for about forty seconds.
+/// 50,000 messages with receipts at a rate that keeps input flowing for about fifty seconds.
 fn streaming(s: &Scenario, receipts: &Receipts) -> LoadGen {
     let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
-    LoadGen::spawn(s, 40_000, 4_000, &extra)
+    LoadGen::spawn(s, 50_000, 4_000, &extra)
 }
 
 #[test]
