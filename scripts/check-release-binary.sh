@@ -8,10 +8,12 @@ binary=target/release/sms-tracker
 if "$binary" --help | grep -i -E '(^|[^a-z])fault'; then
   echo "check-release-binary: --help offers a fault option" >&2; exit 1
 fi
-if "$binary" --fault-abort-every 3 --help >/dev/null 2>&1; then
-  echo "check-release-binary: --fault-abort-every is accepted" >&2; exit 1
-fi
-for marker in fault-abort-every FAULT_ABORT_EVERY "Fault injection"; do
+for flag in --fault-abort-every --fault-freeze-after-commits --fault-restore-delay-ms; do
+  if "$binary" "$flag" 3 --help >/dev/null 2>&1; then
+    echo "check-release-binary: $flag is accepted" >&2; exit 1
+  fi
+done
+for marker in fault-abort-every fault-freeze-after-commits fault-restore-delay-ms FAULT_ABORT_EVERY "Fault injection"; do
   if grep -q -a -F "$marker" "$binary"; then
     echo "check-release-binary: $binary contains \"$marker\"" >&2; exit 1
   fi

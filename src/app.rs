@@ -38,7 +38,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 /// [`run`], with the faults to inject (none unless built with the `fault-injection` feature).
 pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::new());
+    let health = Arc::new(Health::new(config.stall_timeout()));
     let partitions = topics::prepare(&config).await?;
     tracing::info!(partitions, sent = %config.sent_topic, responses = %config.responses_topic, "Input topics are co-partitioned");
 
@@ -76,7 +76,7 @@ impl RunningPipeline {
         health: Arc<Health>,
     ) -> anyhow::Result<Self> {
         let topics = Arc::new(TopicNames::from_config(config));
-        let handler = RebalanceHandler::new(topics.clone(), metrics.clone());
+        let handler = RebalanceHandler::new(topics.clone(), metrics.clone(), health.clone());
         let consumer: Arc<GroupConsumer> =
             Arc::new(settings::consumer(config).create_with_context(handler).context("cannot create the consumer")?);
         let group: Arc<dyn ConsumerGroup> = consumer.clone();
@@ -97,6 +97,7 @@ impl RunningPipeline {
             topics: topics.clone(),
             metrics: metrics.clone(),
             commit_interval: config.commit_interval(),
+            health: health.clone(),
             source: source_tx.clone(),
             failures: failures.clone(),
         };
@@ -116,8 +117,8 @@ impl RunningPipeline {
             sink,
             topics: topics.clone(),
             metrics,
-            health,
-            restorer: Arc::new(restorer),
+            health: health.clone(),
+            restorer: faults.wrap_restorer(Arc::new(restorer)),
             clock: Arc::new(SystemClock::new()),
             failures,
             policy: config.policy(),
@@ -135,8 +136,8 @@ impl RunningPipeline {
         consumer.context().set_router(router.clone());
 
         let group = config.application_id.clone();
-        let source =
-            Source { consumer, router, topics, group, max_batch: config.max_batch_records.max(1), inbox: source_rx };
+        let max_batch = config.max_batch_records.max(1);
+        let source = Source { consumer, router, topics, group, max_batch, inbox: source_rx, health };
         let (done_tx, source_done) = oneshot::channel();
         std::thread::Builder::new().name("source".into()).spawn(move || {
             let _ = done_tx.send(source.run());

@@ -131,6 +131,12 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
 
+    /// `/healthz` fails once input has waited this long with no transaction committed (restores
+    /// and broker outages apart: each has its own bound), so Kubernetes restarts a stuck pod. Keep
+    /// it well above `statistics.interval.ms`, which dates the consumer lag it judges by.
+    #[arg(long, env = "SMS_TRACKER_STALL_TIMEOUT_SECONDS", default_value_t = 120)]
+    pub stall_timeout_seconds: u64,
+
     /// How long a graceful shutdown (SIGTERM) may take before the tracker gives up and exits.
     #[arg(long, env = "SMS_TRACKER_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
     pub shutdown_timeout_seconds: u64,
@@ -150,6 +156,10 @@ pub enum LogFormat {
 impl Config {
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms.max(1))
+    }
+
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout_seconds.max(1))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -1,5 +1,5 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (alive) and `/readyz`
-//! (assigned partitions ready and not shutting down).
+//! The HTTP endpoints: `/metrics` (Prometheus text format), `/healthz` (alive: not stuck) and
+//! `/readyz` (assigned partitions ready and not shutting down).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,11 +35,22 @@ pub fn serve(listen: SocketAddr, metrics: Arc<Metrics>, health: Arc<Health>) -> 
 }
 
 async fn metrics_endpoint(state: web::Data<State>) -> HttpResponse {
+    let stalled = state.health.stalled_for().map_or(0, |stall| stall.waited.as_secs());
+    state.metrics.stalled_seconds.set(i64::try_from(stalled).unwrap_or(i64::MAX));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().body("ok\n")
+/// Fails only when the pipeline is stuck, so that Kubernetes restarts the pod.
+async fn healthz(state: web::Data<State>) -> HttpResponse {
+    match state.health.stalled_for() {
+        None => HttpResponse::Ok().body("ok\n"),
+        Some(stall) => HttpResponse::ServiceUnavailable().body(format!(
+            "stalled: work has waited {}s with no transaction committed (limit {}s); waiting: {:?}\n",
+            stall.waited.as_secs(),
+            state.health.stall_timeout().as_secs(),
+            stall.waiting,
+        )),
+    }
 }
 
 async fn readyz(state: web::Data<State>) -> HttpResponse {

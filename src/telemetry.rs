@@ -30,6 +30,7 @@ pub struct Metrics {
     pub changelog_unreadable_records: IntCounter,
     pub partitions_failed_closed: IntGauge,
     pub partitions_restoring: IntGauge,
+    pub stalled_seconds: IntGauge,
     pub restore_seconds: Histogram,
     pub completion_latency_seconds: Histogram,
     /// Per delivery outcome ([`Status::DELIVERY_OUTCOMES`]).
@@ -115,6 +116,11 @@ impl Metrics {
             ),
             partitions_restoring: r
                 .gauge("sms_tracker_partitions_restoring", "Assigned partitions still restoring their state."),
+            stalled_seconds: r.gauge(
+                "sms_tracker_stalled_seconds",
+                "How long input has waited with no transaction committed, once past the stall timeout \
+                 (0 otherwise); /healthz fails meanwhile.",
+            ),
             restore_seconds: r.histogram(
                 "sms_tracker_restore_duration_seconds",
                 "Time to restore one partition's state.",

@@ -1,7 +1,10 @@
 //! Exactly once under SIGKILL, rebalances and joins, with the load generator streaming input.
 //!
 //! Kill moments are chosen by progress, not time: each round waits until the tracker has
-//! published a random number of further statuses (a condition), then kills it.
+//! published a random number of further statuses (a condition), then kills it. Every fault is
+//! asserted to land while the load generator still writes, and every counted kill to land with a
+//! transaction open (processed input not yet committed), as its coordinator shows; a kill that
+//! happened to fall between two transactions is not counted, and the round is repeated.
 
 mod support;
 
@@ -30,22 +33,43 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let messages: usize = std::env::var("CHAOS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let s = Scenario::new("chaos-kill");
     s.create_inputs(4, 4);
-    // Slow enough that five rounds of start, progress and kill fit in the input (about 50 s).
-    let mut loadgen = LoadGen::spawn(&s, messages, 10_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
+    // Slow enough that up to twelve rounds of start, progress and kill fit in the input (about
+    // 80 s), even on a loaded machine where a start takes seconds.
+    let mut loadgen = LoadGen::spawn(&s, messages, 6_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
     let args = ["--static-membership"];
     let mut rng = rand::rng();
-    let mut kills = 0;
+    let (mut rounds, mut kills) = (0, 0);
     while kills < 5 {
+        rounds += 1;
+        assert!(rounds <= 12, "only {kills} of {rounds} kills landed inside a transaction");
         let tracker = Tracker::start_instance(&s, "pod-0", &args);
-        let more = rng.random_range(500.0..(messages as f64 / 40.0));
+        let more = rng.random_range(500.0..(messages as f64 / 50.0));
         wait_for_progress(&tracker, more, &mut loadgen);
-        tracker.sigkill();
-        kills += 1;
+        tracker.wait_for_more_processed(200.0);
+        if tracker.sigkill_reporting_open_transaction(&s, "pod-0") {
+            kills += 1;
+        }
     }
     let last = Tracker::start_instance(&s, "pod-0", &args);
     let summary = loadgen.wait();
     assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
     drop(last);
+}
+
+/// SIGKILLs `tracker` (instance `instance`); while the kill falls between two transactions,
+/// starts the instance again and repeats, so the kill that counts lands with uncommitted work.
+fn kill_inside_a_transaction(s: &Scenario, mut tracker: Tracker, instance: &str, loadgen: &mut LoadGen) {
+    for _ in 0..4 {
+        tracker.wait_for_more_processed(200.0);
+        assert!(!loadgen.finished(), "the input ended before the kill: it would not land mid-stream");
+        if tracker.sigkill_reporting_open_transaction(s, instance) {
+            return;
+        }
+        tracker = Tracker::start_instance(s, instance, &[]);
+        let before = published(&tracker);
+        wait_for_progress(&tracker, before + 500.0, loadgen);
+    }
+    panic!("no kill of {instance} landed inside a transaction");
 }
 
 /// Two instances share the work; one leaves (gracefully or killed) mid-stream and the survivor
@@ -63,8 +87,10 @@ fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
     });
     wait_for_progress(&a, 1000.0, &mut loadgen);
     if kill {
-        a.sigkill();
+        kill_inside_a_transaction(&s, a, "pod-a", &mut loadgen);
     } else {
+        // Processed input waits in the open transaction; the leave must commit it.
+        a.wait_for_more_processed(200.0);
         assert!(a.terminate().success());
     }
     let survivor_before = published(&b);

@@ -1,6 +1,8 @@
 //! Exactly once with delivery receipts flowing, under SIGKILL and rebalances: every message gets
 //! SENT and then exactly its planned delivery outcome. Every fault is asserted to land while the
-//! load generator is still writing input (and so while the receipt hops have work in flight).
+//! load generator is still writing input (and so while the receipt hops have work in flight), and
+//! every counted kill inside a transaction, as its coordinator shows (a kill that fell between two
+//! transactions is repeated).
 
 mod support;
 
@@ -13,7 +15,7 @@ const STATUSES: [&str; 4] = ["SENT", "DELIVERED", "UNDELIVERED", "DELIVERY_UNKNO
 /// Longer than a fault delays receipts here (a killed instance's open transaction blocks
 /// read_committed readers for the transaction timeout, 10 s, then the partitions are restored),
 /// so that the planned outcome, not DELIVERY_UNKNOWN, is what a receipt delayed by a fault gets.
-const DELIVERY_TIMEOUT_SECONDS: u64 = 30;
+const DELIVERY_TIMEOUT_SECONDS: u64 = 45;
 
 /// Statuses this tracker process has published (committed) so far.
 fn published(tracker: &Tracker) -> f64 {
@@ -31,10 +33,10 @@ fn progress_mid_stream(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
     });
 }
 
-/// 30,000 messages with receipts at a rate that keeps input flowing for about half a minute.
+/// 50,000 messages with receipts at a rate that keeps input flowing for about fifty seconds.
 fn streaming(s: &Scenario, receipts: &Receipts) -> LoadGen {
     let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
-    LoadGen::spawn(s, 30_000, 4_000, &extra)
+    LoadGen::spawn(s, 50_000, 4_000, &extra)
 }
 
 #[test]
@@ -45,10 +47,17 @@ fn sigkill_mid_stream_with_receipts_loses_and_duplicates_nothing() {
     let mut args = receipts.tracker_args();
     args.push("--static-membership");
     let mut loadgen = streaming(&s, &receipts);
-    for _ in 0..3 {
+    let (mut rounds, mut kills) = (0, 0);
+    while kills < 3 {
+        rounds += 1;
+        assert!(rounds <= 10, "only {kills} of {rounds} kills landed inside a transaction");
         let tracker = Tracker::start_instance(&s, "pod-0", &args);
         progress_mid_stream(&tracker, 1500.0, &mut loadgen);
-        tracker.sigkill();
+        tracker.wait_for_more_processed(200.0);
+        assert!(!loadgen.finished(), "the input ended before the kill: it would not land mid-stream");
+        if tracker.sigkill_reporting_open_transaction(&s, "pod-0") {
+            kills += 1;
+        }
     }
     let last = Tracker::start_instance(&s, "pod-0", &args);
     let summary = loadgen.wait();
@@ -69,12 +78,17 @@ fn rebalances_with_receipts_lose_and_duplicate_nothing() {
         (holds(&a) && holds(&b)).then_some(())
     });
     progress_mid_stream(&a, 1000.0, &mut loadgen);
-    a.sigkill();
+    a.wait_for_more_processed(200.0);
+    assert!(!loadgen.finished(), "the input ended before the kill: it would not land mid-stream");
+    let open = a.sigkill_reporting_open_transaction(&s, "pod-a");
     let survivor = published(&b);
     progress_mid_stream(&b, survivor + 1000.0, &mut loadgen);
     let c = Tracker::start_instance(&s, "pod-c", &args);
     progress_mid_stream(&c, 1.0, &mut loadgen);
-    b.sigkill();
+    b.wait_for_more_processed(200.0);
+    assert!(!loadgen.finished(), "the input ended before the kill: it would not land mid-stream");
+    let open = open | b.sigkill_reporting_open_transaction(&s, "pod-b");
+    assert!(open, "at least one of the two kills landed inside a transaction");
     let summary = loadgen.wait();
     assert_delivery_exactly_once(&s, &summary, c);
 }

@@ -23,7 +23,7 @@ const DASHBOARD: &str = "dashboards/sms-tracker.json";
 const ALERTS: &str = "dashboards/alerts.yaml";
 const ALERT_TESTS: &str = "dashboards/alerts.test.yaml";
 const ROWS: [&str; 7] = ["Overview", "Latency", "Delivery receipts", "Kafka", "Exactly-once", "State", "Resources"];
-const ALERT_COUNT: usize = 9;
+const ALERT_COUNT: usize = 10;
 /// The dashboard's selector variables; every query filters on all three.
 const SELECTORS: [&str; 3] = [r#"job=~"$job""#, r#"namespace=~"$namespace""#, r#"instance=~"$instance""#];
 const PARTITIONS: i32 = 4;

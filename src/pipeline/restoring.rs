@@ -47,6 +47,7 @@ pub fn finish<S>(
         Ok(Err(error @ RestoreError::Corrupt { .. })) => {
             tracing::error!(partition, what, %error, "Partition state unreadable; not processing this partition");
             shared.metrics.partitions_failed_closed.inc();
+            shared.health.set_partition_failed_closed(partition);
             RestoreEnd::FailedClosed
         }
         Ok(Err(error)) => {

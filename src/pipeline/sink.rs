@@ -17,6 +17,7 @@ use rdkafka::error::KafkaError;
 use super::failure::{Failures, PipelineError};
 use super::messages::{Commit, Reset, SinkBatch, SinkError, SourceCommand};
 use crate::domain::{InputTopic, RecordErrorKind, Status};
+use crate::health::Health;
 use crate::kafka::records::{Destination, OutputRecord};
 use crate::kafka::topics::TopicNames;
 use crate::kafka::transaction::{ConsumedOffset, TransactionError, Transactions};
@@ -34,6 +35,8 @@ pub struct SinkContext {
     pub topics: Arc<TopicNames>,
     pub metrics: Arc<Metrics>,
     pub commit_interval: Duration,
+    /// Told when consumed input waits in an open transaction and when it commits (the watchdog).
+    pub health: Arc<Health>,
     /// Where a rewind is requested after an abort.
     pub source: Sender<SourceCommand>,
     pub failures: Failures,
@@ -81,6 +84,7 @@ impl Sink {
         if self.open.is_none() {
             self.transactions.begin()?;
             self.open = Some(OpenTransaction::default());
+            self.shared.health.set_uncommitted(true);
         }
         for output in &batch.outputs {
             self.transactions.send(self.shared.topics.output(output.destination), output)?;
@@ -138,6 +142,7 @@ impl Sink {
             .collect();
         self.transactions.send_offsets(&offsets)?;
         self.transactions.commit()?;
+        self.shared.health.committed();
         self.record_commit(open, started.elapsed());
         Ok(())
     }
@@ -171,7 +176,7 @@ impl Sink {
     /// What a failed transaction means: an abort, or a fatal producer error once the producer is
     /// replaced, is repaired by rewinding; anything else cannot be repaired in place.
     fn recover(&mut self, error: TransactionError) -> SinkError {
-        self.open = None;
+        self.discard_open();
         let cause = match error {
             TransactionError::Aborted(cause) => return SinkError::Aborted(cause),
             TransactionError::Fatal(cause) => cause,
@@ -192,6 +197,12 @@ impl Sink {
         SinkError::Aborted(cause)
     }
 
+    /// The open transaction's input will be consumed again (after a rewind) or by another owner.
+    fn discard_open(&mut self) {
+        self.open = None;
+        self.shared.health.set_uncommitted(false);
+    }
+
     /// Rewinds the pipeline after an abort; reports anything worse.
     fn on_error(&mut self, error: TransactionError) {
         match self.recover(error) {
@@ -208,7 +219,7 @@ impl Sink {
 
     fn fail(&mut self, error: SinkError) {
         self.mode = Mode::Failed;
-        self.open = None;
+        self.discard_open();
         self.shared.failures.report(PipelineError::Sink(error));
     }
 }

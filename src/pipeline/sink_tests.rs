@@ -44,6 +44,17 @@ fn keys(records: &[OutputRecord]) -> Vec<String> {
 }
 
 #[actix_rt::test]
+async fn the_watchdog_sees_an_open_transaction_as_waiting_work_until_it_commits() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    sink.addr.send(batch(0, &["a"], [Some(1), None])).await.unwrap();
+    std::thread::sleep(Duration::from_millis(2));
+    let stall = sink.health.stalled_for().expect("uncommitted work waits");
+    assert_eq!(stall.waiting, [crate::health::Work::Uncommitted]);
+    sink.addr.send(Commit).await.unwrap().unwrap();
+    assert_eq!(sink.health.stalled_for(), None, "committed: nothing waits");
+}
+
+#[actix_rt::test]
 async fn one_transaction_holds_outputs_the_latest_changelog_entry_per_key_and_the_offsets() {
     let sink = TestSink::start(Ledger::default(), NEVER);
     sink.addr.do_send(batch(0, &["a", "b"], [Some(10), None]));

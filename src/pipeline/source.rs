@@ -4,11 +4,13 @@
 //! [`SourceCommand`]s: a rewind from the sink, a stop from `run`.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use actix::Addr;
+use futures::FutureExt;
 use futures::executor::block_on;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -19,6 +21,7 @@ use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, Source
 use crate::domain::InputTopic;
 
 use super::router::Router;
+use crate::health::Health;
 use crate::kafka::authorization::{MissingPermission, Operation, Resource};
 use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::records::InputRecord;
@@ -39,12 +42,13 @@ pub struct RebalanceHandler {
     router: OnceLock<Addr<Router>>,
     topics: Arc<TopicNames>,
     metrics: Arc<Metrics>,
+    health: Arc<Health>,
     failure: Mutex<Option<PipelineError>>,
 }
 
 impl RebalanceHandler {
-    pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>) -> Self {
-        Self { router: OnceLock::new(), topics, metrics, failure: Mutex::new(None) }
+    pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        Self { router: OnceLock::new(), topics, metrics, health, failure: Mutex::new(None) }
     }
 
     /// Connects the handler to the router; called once, before the first poll.
@@ -85,6 +89,9 @@ impl ClientContext for RebalanceHandler {
             }
         }
         self.metrics.set_consumer_lag(&lags);
+        self.health.set_input_lag(
+            lags.iter().filter_map(|(topic, partition, lag)| Some((self.topics.input_of(topic)?, *partition, *lag))),
+        );
     }
 
     /// librdkafka reports every lost connection as an error, though it reconnects by itself. A
@@ -172,7 +179,12 @@ pub struct Source {
     pub group: String,
     pub max_batch: usize,
     pub inbox: Receiver<SourceCommand>,
+    /// Told whether dispatched records wait to be processed (the watchdog).
+    pub health: Arc<Health>,
 }
+
+/// A dispatched batch, until the partition actors have processed it.
+type InFlight = Pin<Box<actix::prelude::Request<Router, Dispatch>>>;
 
 impl Source {
     /// Polls until told to stop or until something fails; either way it then commits what was
@@ -191,10 +203,7 @@ impl Source {
         result
     }
 
-    fn consume(
-        &self,
-        in_flight: &mut VecDeque<actix::prelude::Request<Router, Dispatch>>,
-    ) -> Result<(), PipelineError> {
+    fn consume(&self, in_flight: &mut VecDeque<InFlight>) -> Result<(), PipelineError> {
         self.consumer.subscribe(&self.topics.subscribed()).map_err(PipelineError::Consumer)?;
         loop {
             match self.inbox.try_recv() {
@@ -213,15 +222,17 @@ impl Source {
                 return Err(failure);
             }
             let batch = batch?;
-            if batch.is_empty() {
-                continue;
+            if !batch.is_empty() {
+                in_flight.push_back(Box::pin(self.router.send(Dispatch(batch))));
+                self.health.set_dispatched(true);
             }
-            in_flight.push_back(self.router.send(Dispatch(batch)));
             while in_flight.len() >= MAX_IN_FLIGHT_BATCHES {
                 if let Some(oldest) = in_flight.pop_front() {
                     let _ = block_on(oldest);
                 }
             }
+            in_flight.retain_mut(|batch| batch.as_mut().now_or_never().is_none());
+            self.health.set_dispatched(!in_flight.is_empty());
         }
     }
 

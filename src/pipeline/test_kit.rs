@@ -196,6 +196,7 @@ pub struct TestSink {
     pub failures: Failures,
     pub failed: UnboundedReceiver<PipelineError>,
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
 }
 
 impl TestSink {
@@ -205,10 +206,13 @@ impl TestSink {
         let (source_tx, source) = channel();
         let (failures, failed) = Failures::channel();
         let metrics = Arc::new(Metrics::new());
+        // A watchdog that sees any waiting work as a stall, so tests can see what the sink reports.
+        let health = Arc::new(Health::new(Duration::ZERO));
         let context = SinkContext {
             topics: topics(),
             metrics: metrics.clone(),
             commit_interval,
+            health: health.clone(),
             source: source_tx,
             failures: failures.clone(),
         };
@@ -217,7 +221,7 @@ impl TestSink {
             ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
             Sink::new(transactions, context)
         });
-        Self { addr, ledger, source, failures, failed, metrics }
+        Self { addr, ledger, source, failures, failed, metrics, health }
     }
 
     pub fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -231,7 +235,7 @@ pub fn partition_context(sink: &TestSink, restorer: FakeRestorer, clock: Arc<Man
         sink: sink.addr.clone(),
         topics: topics(),
         metrics: sink.metrics.clone(),
-        health: Arc::new(Health::new()),
+        health: Arc::new(Health::new(Duration::from_secs(120))),
         restorer: Arc::new(restorer),
         clock: clock as Arc<dyn Clock>,
         failures: sink.failures.clone(),

@@ -313,7 +313,7 @@ impl Tracker {
     /// `fault-injection` feature) and waits until it is ready.
     #[cfg(feature = "fault-injection")]
     pub fn start_with_faults(scenario: &Scenario, extra: &[&str]) -> Self {
-        let tracker = Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker-faults"), scenario, None, extra);
+        let tracker = Self::spawn_with_faults(scenario, extra);
         tracker.wait_ready();
         tracker
     }
@@ -326,6 +326,12 @@ impl Tracker {
         let mut env: Vec<(&str, &str)> = env.to_vec();
         env.push(("SMS_TRACKER_KAFKA_PROPERTIES", &properties));
         Self::spawn_configured(env!("CARGO_BIN_EXE_sms-tracker"), scenario, None, extra, &env)
+    }
+
+    /// [`Tracker::start_with_faults`] without waiting for readiness.
+    #[cfg(feature = "fault-injection")]
+    pub fn spawn_with_faults(scenario: &Scenario, extra: &[&str]) -> Self {
+        Self::spawn_program(env!("CARGO_BIN_EXE_sms-tracker-faults"), scenario, None, extra)
     }
 
     fn spawn_program(program: &str, scenario: &Scenario, instance: Option<&str>, extra: &[&str]) -> Self {
@@ -442,6 +448,67 @@ fn log_tail(log: &str, lines: usize) -> String {
     let noise = ["Connect to ipv4", "Global error", "librdkafka retries on its own", "Dead-lettering"];
     let story: Vec<&str> = log.lines().filter(|line| !noise.iter().any(|n| line.contains(n))).collect();
     story[story.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The broker's jars (fetched by `scripts/kafka.sh`), for Kafka's own command-line tools.
+fn kafka_classpath() -> String {
+    let home = std::env::var("KAFKA_HOME").map(PathBuf::from).unwrap_or_else(|_| {
+        let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+        std::fs::read_dir(&target)
+            .expect("target/")
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .find(|path| path.join("lib/.complete").exists())
+            .expect("the broker jars (scripts/kafka.sh fetch)")
+    });
+    format!("{}/lib/*", home.display())
+}
+
+/// The state of a transactional id's latest transaction at its coordinator (`Ongoing`,
+/// `CompleteCommit`, ...), from Kafka's own `kafka-transactions describe`.
+pub fn transaction_state(transactional_id: &str) -> String {
+    let output = Command::new("java")
+        .args(["-cp", &kafka_classpath(), "org.apache.kafka.tools.TransactionsCommand"])
+        .args(["--bootstrap-server", &bootstrap(), "describe", "--transactional-id", transactional_id])
+        .output()
+        .expect("run kafka-transactions");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split_whitespace().collect();
+    let row: Vec<&str> = text.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    let column = header.iter().position(|h| *h == "TransactionState");
+    column.and_then(|c| row.get(c)).map_or_else(
+        || panic!("no transaction state for {transactional_id}: {text}{}", String::from_utf8_lossy(&output.stderr)),
+        |state| state.to_string(),
+    )
+}
+
+impl Tracker {
+    /// Input records this process has processed so far (committed or not).
+    pub fn records_processed(&self) -> f64 {
+        let Some((_, text)) = self.http_get("/metrics") else { return 0.0 };
+        text.lines()
+            .filter(|line| line.starts_with("sms_tracker_records_consumed_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits until the tracker has processed `records` more input records. Published counts move
+    /// only when a transaction commits, so a fault timed by them alone would fall just after a
+    /// commit; this moves it to where the next transaction holds processed input.
+    pub fn wait_for_more_processed(&self, records: f64) {
+        let target = self.records_processed() + records;
+        wait_for("the tracker to process more input", DEADLINE, || (self.records_processed() >= target).then_some(()));
+    }
+
+    /// SIGKILLs an instance started with `instance` and tells whether it died with a transaction
+    /// open (processed input not committed): a dead producer's transaction cannot move on by
+    /// itself, except to an abort once it times out, so its coordinator's state says what was
+    /// open at the kill.
+    pub fn sigkill_reporting_open_transaction(self, scenario: &Scenario, instance: &str) -> bool {
+        self.sigkill();
+        let state = transaction_state(&format!("{}-{instance}", scenario.app_id));
+        eprintln!("killed {instance}: its transaction is {state}");
+        matches!(state.as_str(), "Ongoing" | "PrepareAbort" | "CompleteAbort")
+    }
 }
 
 /// The load generator binary, run as the gateway would: a separate process writing both inputs.
