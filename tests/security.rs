@@ -157,7 +157,8 @@ fn with_exactly_the_readme_acls_the_tracker_processes_a_load_with_receipts_exact
     let (user, password) = s.user_with_readme_acls("tracker", false);
 
     let loadgen_args = s.receipts.loadgen_args(&["--invalid-share", "0.01"]);
-    let mut loadgen = LoadGen::spawn(&s.scenario, 3_000, 2_000, &loadgen_args);
+    // About 20 s of input, so that a start and a restart fit in it on a loaded machine.
+    let mut loadgen = LoadGen::spawn(&s.scenario, 3_000, 600, &loadgen_args);
     let tracker = s.spawn_tracker(&user, &password);
     tracker.wait_ready();
     // A restart mid-stream restores the state from the changelog, which needs READ on it and
