@@ -22,7 +22,7 @@ install_podman_tools
 echo "$(podman --version), $(runc --version | head -n1), mmdebstrap $(mmdebstrap --version | awk '{print $2}')"
 
 # The base must be the host's Debian release (the binary is linked against the host's glibc and
-# libssl), from the apt sources the machine already uses: the only Debian mirror it reaches.
+# libssl), from the apt sources the machine already uses (the mirror it is set up to reach).
 suite=$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")
 sources=/etc/apt/sources.list.d/debian.sources
 [[ -f $sources ]] || sources=/etc/apt/sources.list
