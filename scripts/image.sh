@@ -27,6 +27,8 @@ suite=$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /e
 sources=/etc/apt/sources.list.d/debian.sources
 [[ -f $sources ]] || sources=/etc/apt/sources.list
 packages=ca-certificates,libssl3
+# An mmdebstrap hook: $1 is the new root filesystem, expanded when the hook runs.
+# shellcheck disable=SC2016
 nonroot_user='echo "nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin" >>"$1/etc/passwd"
 echo "nonroot:x:65532:" >>"$1/etc/group"
 install -d -m 0700 -o 65532 -g 65532 "$1/home/nonroot"'

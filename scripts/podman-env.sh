@@ -5,6 +5,7 @@
 # shellcheck shell=bash
 
 IMAGE_WORK="$PWD/target/image"
+# shellcheck disable=SC2034 # used by the scripts that source this file
 IMAGE_TAG="localhost/sms-tracker:local"
 
 # Installs Debian's podman, runc and mmdebstrap when one is missing (as install-prometheus.sh).
