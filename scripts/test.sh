@@ -36,5 +36,9 @@ step "Kubernetes artefacts, offline: Helm chart lint, render, schema validation,
 # helm (built from the Go module proxy) and kubernetes-validate (PyPI) go to target/tools on first use.
 scripts/helm-check.sh
 
+step "Container image: built with podman from a local Debian base, run non-root and read-only against the broker"
+# Debian's podman, runc and mmdebstrap are installed on first use; the base is cached in target/image.
+scripts/image-check.sh
+
 # One closing line for the whole suite, summed over every cargo test binary above.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test-output.log
