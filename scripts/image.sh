@@ -54,13 +54,11 @@ else
   echo "imported"
 fi
 
-step "Release binary, zlib linked statically (its own target dir: target/image/cargo)"
-# A target dir of its own: LIBZ_SYS_STATIC rebuilds librdkafka, and sharing target/release with
-# the ordinary release build would rebuild it back and forth.
-CARGO_TARGET_DIR="$IMAGE_WORK/cargo" LIBZ_SYS_STATIC=1 cargo build --release --locked --bin sms-tracker
+step "Release binary (zlib linked statically: LIBZ_SYS_STATIC in .cargo/config.toml)"
+cargo build --release --locked --bin sms-tracker
 context="$IMAGE_WORK/context"
 rm -rf "$context"
-install -D -m 0755 "$IMAGE_WORK/cargo/release/sms-tracker" "$context/target/release/sms-tracker"
+install -D -m 0755 target/release/sms-tracker "$context/target/release/sms-tracker"
 
 step "podman build --pull=never: Dockerfile on $base_image, prebuilt binary"
 if ! project_podman build --pull=never -f Dockerfile \
