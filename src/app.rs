@@ -135,7 +135,14 @@ impl RunningPipeline {
         });
         consumer.context().set_router(router.clone());
 
-        let source = Source { consumer, router, topics, max_batch: config.max_batch_records.max(1), inbox: source_rx };
+        let source = Source {
+            consumer,
+            router,
+            topics,
+            max_batch: config.max_batch_records.max(1),
+            max_input_idle: config.max_input_idle(),
+            inbox: source_rx,
+        };
         let (done_tx, source_done) = oneshot::channel();
         std::thread::Builder::new().name("source".into()).spawn(move || {
             let _ = done_tx.send(source.run());

@@ -127,6 +127,13 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_MAX_BATCH_RECORDS", default_value_t = 2000)]
     pub max_batch_records: usize,
 
+    /// How long records of one gateway input wait for the other input's before they are processed
+    /// without them, when the other is not known to be caught up (timestamp order, README
+    /// "Semantics"). Long enough for a fetch of an input known to lag; it delays live processing
+    /// only while the other input looks behind.
+    #[arg(long, env = "SMS_TRACKER_MAX_INPUT_IDLE_MS", default_value_t = 500)]
+    pub max_input_idle_ms: u64,
+
     /// Threads running partition actors; 0 means one per CPU core.
     #[arg(long, env = "SMS_TRACKER_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
@@ -150,6 +157,10 @@ pub enum LogFormat {
 impl Config {
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms.max(1))
+    }
+
+    pub fn max_input_idle(&self) -> Duration {
+        Duration::from_millis(self.max_input_idle_ms)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -32,6 +32,7 @@ pub const UNBOUNDED_MAILBOX: usize = 0;
 pub mod clock;
 pub mod context;
 pub mod failure;
+pub mod input_order;
 pub mod messages;
 pub mod partition;
 pub mod rate_limit;

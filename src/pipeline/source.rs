@@ -1,9 +1,11 @@
 //! The source: polls both input topics on a dedicated OS thread (librdkafka's poll and rebalance
-//! callbacks block), batches records and hands them to the router with bounded in-flight
-//! batches, so a slow pipeline slows consumption instead of filling memory. Its inbox takes
-//! [`SourceCommand`]s: a rewind from the sink, a stop from `run`.
+//! callbacks block), puts each partition's gateway inputs in timestamp order ([`InputOrder`]),
+//! batches records and hands them to the router with bounded in-flight batches, so a slow
+//! pipeline slows consumption instead of filling memory. Its inbox takes [`SourceCommand`]s: a
+//! rewind from the sink, a stop from `run`.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use super::failure::PipelineError;
+use super::input_order::{InputOrder, TopicPartition};
 use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, SourceCommand};
 use crate::domain::InputTopic;
 
@@ -22,6 +25,7 @@ use super::router::Router;
 use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::records::InputRecord;
 use crate::kafka::topics::TopicNames;
+use crate::kafka::watermarks::{self, Positions};
 use crate::telemetry::Metrics;
 
 /// The group consumer of both inputs.
@@ -29,6 +33,11 @@ pub type GroupConsumer = BaseConsumer<RebalanceHandler>;
 
 /// How many dispatched batches may be in the pipeline at once.
 const MAX_IN_FLIGHT_BATCHES: usize = 3;
+
+/// Records of one input partition held back for timestamp order before its partition is paused:
+/// enough for several fetches of a backlog, small enough to bound memory while the other input
+/// catches up.
+const MAX_HELD_PER_PARTITION: usize = 5000;
 
 /// Reacts to rebalances on the source thread, inside `poll`, before librdkafka changes the
 /// assignment: on revoke everything processed is committed first; on assign the partition actors
@@ -39,11 +48,13 @@ pub struct RebalanceHandler {
     topics: Arc<TopicNames>,
     metrics: Arc<Metrics>,
     failure: Mutex<Option<PipelineError>>,
+    /// Counts assignment changes, so that the source drops records it held from before one.
+    generation: AtomicU64,
 }
 
 impl RebalanceHandler {
     pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>) -> Self {
-        Self { router: OnceLock::new(), topics, metrics, failure: Mutex::new(None) }
+        Self { router: OnceLock::new(), topics, metrics, failure: Mutex::new(None), generation: AtomicU64::new(0) }
     }
 
     /// Connects the handler to the router; called once, before the first poll.
@@ -99,6 +110,7 @@ impl ClientContext for RebalanceHandler {
 
 impl ConsumerContext for RebalanceHandler {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Partitions revoked: committing before giving them up");
@@ -168,7 +180,18 @@ pub struct Source {
     pub router: Addr<Router>,
     pub topics: Arc<TopicNames>,
     pub max_batch: usize,
+    /// How long one gateway input's records wait for the other's (see [`InputOrder`]).
+    pub max_input_idle: Duration,
     pub inbox: Receiver<SourceCommand>,
+}
+
+/// What the source thread keeps between polls.
+struct Held {
+    order: InputOrder,
+    /// The rebalance generation the held records were fetched in.
+    generation: u64,
+    /// Released records are waiting beyond the batch limit: poll without waiting.
+    more_ready: bool,
 }
 
 impl Source {
@@ -176,7 +199,13 @@ impl Source {
     /// processed and leaves the group, as a graceful shutdown does.
     pub fn run(self) -> Result<(), PipelineError> {
         let mut in_flight = VecDeque::new();
-        let result = self.consume(&mut in_flight);
+        let mut held = Held {
+            order: InputOrder::new(self.max_input_idle, MAX_HELD_PER_PARTITION),
+            generation: 0,
+            more_ready: false,
+        };
+        // Records still held were never processed, so no commit covers them: dropping them loses nothing.
+        let result = self.consume(&mut in_flight, &mut held);
         tracing::info!("Source stopping: committing processed records and leaving the group");
         for batch in in_flight {
             let _ = block_on(batch);
@@ -191,6 +220,7 @@ impl Source {
     fn consume(
         &self,
         in_flight: &mut VecDeque<actix::prelude::Request<Router, Dispatch>>,
+        held: &mut Held,
     ) -> Result<(), PipelineError> {
         self.consumer.subscribe(&self.topics.subscribed()).map_err(PipelineError::Consumer)?;
         loop {
@@ -200,12 +230,13 @@ impl Source {
                     for batch in in_flight.drain(..) {
                         let _ = block_on(batch);
                     }
+                    self.resume(held.order.clear());
                     self.rewind_to_committed()?;
                     continue;
                 }
                 Err(TryRecvError::Empty) => {}
             }
-            let batch = self.poll_batch();
+            let batch = self.poll_batch(held);
             if let Some(failure) = self.consumer.context().take_failure() {
                 return Err(failure);
             }
@@ -222,23 +253,83 @@ impl Source {
         }
     }
 
-    /// Waits briefly for the first record, then takes what is already fetched, up to `max_batch`.
-    fn poll_batch(&self) -> Result<Vec<InputRecord>, PipelineError> {
+    /// Waits briefly for the first record (no longer than a held record's idle limit), takes what
+    /// is already fetched, up to `max_batch`, and returns what may be processed now: the
+    /// receipt inputs in arrival order, then the gateway inputs released by [`InputOrder`].
+    fn poll_batch(&self, held: &mut Held) -> Result<Vec<InputRecord>, PipelineError> {
         let mut batch = Vec::new();
         let mut timeout = Duration::from_millis(100);
-        while batch.len() < self.max_batch {
-            match self.consumer.poll(timeout) {
+        if held.more_ready {
+            timeout = Duration::ZERO;
+        } else if let Some(deadline) = held.order.next_deadline() {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let mut polled = 0;
+        while polled < self.max_batch {
+            let message = self.consumer.poll(timeout);
+            self.drop_held_after_rebalance(held, &mut batch);
+            match message {
                 None => break,
                 Some(Ok(message)) => match self.topics.input_of(message.topic()) {
+                    Some(input) if InputOrder::orders(input) => {
+                        held.order.push(InputRecord::from_message(input, &message))
+                    }
                     Some(input) => batch.push(InputRecord::from_message(input, &message)),
                     None => tracing::warn!(topic = message.topic(), "Record of a topic the tracker does not read"),
                 },
                 Some(Err(error)) if is_fatal(&error) => return Err(PipelineError::Consumer(error)),
                 Some(Err(error)) => tracing::warn!(%error, "Consumer error; librdkafka retries on its own"),
             }
+            polled += 1;
             timeout = Duration::ZERO;
         }
+        let positions = Positions::of(&self.consumer);
+        let caught_up =
+            |input, partition| watermarks::caught_up(&self.consumer, &positions, self.topics.input(input), partition);
+        let limit = self.max_batch.saturating_sub(batch.len()).max(1);
+        held.more_ready = held.order.release(Instant::now(), caught_up, limit, &mut batch);
+        let changes = held.order.flow_changes();
+        self.set_paused(&changes.pause, true);
+        self.resume(changes.resume);
         Ok(batch)
+    }
+
+    /// A rebalance ran inside the last poll: records polled before it belong to the old
+    /// assignment and are fetched again from the committed offsets by whoever owns them now.
+    fn drop_held_after_rebalance(&self, held: &mut Held, batch: &mut Vec<InputRecord>) {
+        let generation = self.consumer.context().generation.load(Ordering::SeqCst);
+        if generation == held.generation {
+            return;
+        }
+        held.generation = generation;
+        let dropped = held.order.held() + batch.len();
+        if dropped > 0 {
+            tracing::info!(records = dropped, "Dropping records fetched before the rebalance");
+        }
+        batch.clear();
+        held.more_ready = false;
+        self.resume(held.order.clear());
+    }
+
+    fn resume(&self, partitions: Vec<TopicPartition>) {
+        self.set_paused(&partitions, false);
+    }
+
+    /// Pauses or resumes fetching input partitions. A failure only costs memory (a pause) or
+    /// latency until the next assignment (a resume), so it is logged, not fatal.
+    fn set_paused(&self, partitions: &[TopicPartition], pause: bool) {
+        if partitions.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (input, partition) in partitions {
+            list.add_partition(self.topics.input(*input), *partition);
+        }
+        let result = if pause { self.consumer.pause(&list) } else { self.consumer.resume(&list) };
+        match result {
+            Ok(()) => tracing::debug!(?partitions, pause, "Input partitions paused or resumed for timestamp order"),
+            Err(error) => tracing::warn!(%error, ?partitions, pause, "Could not pause or resume input partitions"),
+        }
     }
 
     /// After an aborted transaction: drop every partition's state (it includes aborted changes),
