@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sms_tracker::kafka::watermarks::{self, Positions};
 use support::{DEADLINE, Scenario, Tracker, bootstrap, end_offsets, json, key, wait_for};
 
 /// Messages per block of input, and blocks.
@@ -242,4 +243,43 @@ fn committed_input(s: &Scenario) -> (i64, i64) {
         })
         .sum();
     (done, ends.values().sum())
+}
+
+/// What "caught up" rests on, against the broker: after the last record of a (non-transactional)
+/// partition is consumed, the consumer's position equals the high watermark librdkafka cached
+/// from its fetch; before that it is below; an empty partition is caught up from its first fetch.
+#[test]
+fn a_consumer_is_caught_up_exactly_when_it_consumed_the_last_record() {
+    let topic = support::unique("order-watermarks");
+    support::create_topic(&topic, 2);
+    let producer = producer();
+    for i in 0..5 {
+        let value = format!("v{i}");
+        producer.send(BaseRecord::<str, str>::to(&topic).partition(0).key("k").payload(&value)).expect("enqueue");
+    }
+    producer.flush(Duration::from_secs(30)).expect("deliver");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", support::unique("order-watermarks-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in [0, 1] {
+        assignment.add_partition_offset(&topic, partition, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let caught_up = |partition| watermarks::caught_up(&consumer, &Positions::of(&consumer), &topic, partition);
+    let mut consumed = 0;
+    wait_for("the five records", DEADLINE, || {
+        assert!(!caught_up(0), "caught up after {consumed} of 5 records");
+        if let Some(record) = consumer.poll(Duration::from_millis(100)) {
+            record.expect("consume");
+            consumed += 1;
+        }
+        (consumed == 5).then_some(())
+    });
+    assert!(caught_up(0), "the position reached the cached high watermark");
+    wait_for("the empty partition to be known empty", DEADLINE, || caught_up(1).then_some(()));
 }

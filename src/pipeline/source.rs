@@ -204,7 +204,8 @@ impl Source {
             generation: 0,
             more_ready: false,
         };
-        // Records still held were never processed, so no commit covers them: dropping them loses nothing.
+        // Records still held at the end were never processed, so no commit covers them: dropping
+        // them loses nothing.
         let result = self.consume(&mut in_flight, &mut held);
         tracing::info!("Source stopping: committing processed records and leaving the group");
         for batch in in_flight {
