@@ -284,9 +284,12 @@ impl Source {
             polled += 1;
             timeout = Duration::ZERO;
         }
-        let positions = Positions::of(&self.consumer);
-        let caught_up =
-            |input, partition| watermarks::caught_up(&self.consumer, &positions, self.topics.input(input), partition);
+        // Read only when a partition waits for an input: most releases never ask.
+        let mut positions = None;
+        let caught_up = |input, partition| {
+            let positions = positions.get_or_insert_with(|| Positions::of(&self.consumer));
+            watermarks::caught_up(&self.consumer, positions, self.topics.input(input), partition)
+        };
         let limit = self.max_batch.saturating_sub(batch.len()).max(1);
         held.more_ready = held.order.release(Instant::now(), caught_up, limit, &mut batch);
         let changes = held.order.flow_changes();
