@@ -76,6 +76,8 @@ impl InputOrder {
     ) -> bool {
         let mut released = 0;
         for (&partition, pair) in &mut self.pairs {
+            // Asked once per input and release: the answer cannot change meanwhile.
+            let mut known_caught_up = [None; 2];
             loop {
                 if released >= limit {
                     return true;
@@ -85,7 +87,7 @@ impl InputOrder {
                     (Some(sent), Some(response)) => usize::from(order_key(response) < order_key(sent)),
                     (Some(_), None) | (None, Some(_)) => {
                         let (waiting, empty) = if pair.queues[0].is_empty() { (1, 0) } else { (0, 1) };
-                        if caught_up(ORDERED[empty], partition) {
+                        if *known_caught_up[empty].get_or_insert_with(|| caught_up(ORDERED[empty], partition)) {
                             // Not idle: it has nothing to wait for.
                             pair.empty_since[empty] = None;
                         } else {
