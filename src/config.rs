@@ -127,10 +127,10 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_MAX_BATCH_RECORDS", default_value_t = 2000)]
     pub max_batch_records: usize,
 
-    /// How long records of one gateway input wait for the other input's before they are processed
-    /// without them, when the other is not known to be caught up (timestamp order, README
-    /// "Semantics"). Long enough for a fetch of an input known to lag; it delays live processing
-    /// only while the other input looks behind.
+    /// How long records of one gateway input wait for the other input's before the broker is
+    /// asked whether committed records of it are still to come; if none are (an open transaction,
+    /// or a position not known yet) they are processed without them (timestamp order, README
+    /// "Semantics"). It delays live processing only while the other input looks behind.
     #[arg(long, env = "SMS_TRACKER_MAX_INPUT_IDLE_MS", default_value_t = 500)]
     pub max_input_idle_ms: u64,
 

@@ -3,6 +3,7 @@
 //! against the consumer's position.
 
 use std::ffi::CString;
+use std::time::Duration;
 
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -63,4 +64,47 @@ pub fn caught_up<C: ConsumerContext>(
         Some(position) => position >= high,
         None => low == high,
     }
+}
+
+/// How long the source thread may wait for the broker's answer in [`committed_ahead`].
+const END_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether the broker holds committed records of `topic`/`partition` beyond the consumer's
+/// position: asks for the end offset, which for this read_committed consumer is the last stable
+/// offset (records of an open transaction do not count). Before the first record since an
+/// assignment or a seek the position is not known: the group's committed offset stands for it
+/// (the log start without one, as `auto.offset.reset=earliest`). No when the broker does not
+/// answer in time.
+pub fn committed_ahead<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    positions: &Positions,
+    topic: &str,
+    partition: i32,
+) -> bool {
+    let asked = consumer.fetch_watermarks(topic, partition, END_QUERY_TIMEOUT).and_then(|(start, end)| {
+        let position = match positions.get(topic, partition) {
+            Some(position) => position,
+            None => committed_offset(consumer, topic, partition)?.unwrap_or(start),
+        };
+        Ok(end > position)
+    });
+    asked.unwrap_or_else(|error| {
+        tracing::debug!(%error, topic, partition, "Could not ask where an input ends; not waiting for it");
+        false
+    })
+}
+
+/// The group's committed offset of a partition, if it has one.
+fn committed_offset<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> rdkafka::error::KafkaResult<Option<i64>> {
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    wanted.add_partition(topic, partition);
+    let committed = consumer.committed_offsets(wanted, END_QUERY_TIMEOUT)?;
+    Ok(match committed.find_partition(topic, partition).map(|e| e.offset()) {
+        Some(Offset::Offset(offset)) => Some(offset),
+        _ => None,
+    })
 }

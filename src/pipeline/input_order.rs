@@ -6,8 +6,11 @@
 //! (each in offset order); the head with the smaller timestamp goes first, `sent-messages` on a
 //! tie. While one queue is empty the other's head waits, unless the empty input is caught up (its
 //! consumer position reached the end the fetcher last saw) or it has been empty for the idle
-//! limit while the other had records (then the other flows until the empty one gets a record, as
-//! Kafka Streams' `max.task.idle.ms` does). Other inputs keep arrival order and never wait here.
+//! limit while the other had records and the broker does not hold committed records of it beyond
+//! the position (an open transaction, or a position not known yet); then the other flows until
+//! the empty one gets a record, as with Kafka Streams' `max.task.idle.ms`. Records known to be
+//! committed are always waited for: a slow fetch does not break the order. Other inputs keep
+//! arrival order and never wait here.
 //!
 //! A queue longer than the cap asks for its partition to be paused, so the buffer stays bounded
 //! while the other input catches up; it is resumed once half drained.
@@ -24,12 +27,31 @@ const ORDERED: [InputTopic; 2] = [InputTopic::SentMessages, InputTopic::SubmitRe
 /// One input topic-partition.
 pub type TopicPartition = (InputTopic, i32);
 
+/// What the buffer asks about the end of an input partition.
+pub trait InputEnds {
+    /// Nothing left to fetch, as far as the last fetch response knew (cheap, asked often).
+    fn caught_up(&mut self, input: InputTopic, partition: i32) -> bool;
+    /// Committed records wait on the broker beyond the consumer's position (a request, asked only
+    /// when an idle limit ends).
+    fn committed_ahead(&mut self, input: InputTopic, partition: i32) -> bool;
+}
+
+/// The idle clock of an empty queue whose partner holds records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Idle {
+    #[default]
+    No,
+    Since(Instant),
+    /// The limit passed with nothing committed ahead: the partner flows until this queue gets a
+    /// record.
+    Expired,
+}
+
 /// The two queues of one partition number.
 #[derive(Default)]
 struct Pair {
     queues: [VecDeque<InputRecord>; 2],
-    /// Since when each queue has been empty while the other held records (the idle clock).
-    empty_since: [Option<Instant>; 2],
+    idle: [Idle; 2],
 }
 
 /// Which consumer partitions to pause and resume after a change of the buffer.
@@ -60,17 +82,16 @@ impl InputOrder {
     pub fn push(&mut self, record: InputRecord) {
         let Some(side) = side_of(record.source) else { return };
         let pair = self.pairs.entry(record.partition).or_default();
-        pair.empty_since[side] = None;
+        pair.idle[side] = Idle::No;
         pair.queues[side].push_back(record);
     }
 
     /// Moves up to `limit` records that may be processed now into `out`, in processing order per
-    /// partition. `caught_up(input, partition)` tells whether an input has nothing left to fetch.
-    /// Returns whether more could be released at once (the limit stopped it).
+    /// partition. Returns whether more could be released at once (the limit stopped it).
     pub fn release(
         &mut self,
         now: Instant,
-        mut caught_up: impl FnMut(InputTopic, i32) -> bool,
+        ends: &mut impl InputEnds,
         limit: usize,
         out: &mut Vec<InputRecord>,
     ) -> bool {
@@ -87,13 +108,23 @@ impl InputOrder {
                     (Some(sent), Some(response)) => usize::from(order_key(response) < order_key(sent)),
                     (Some(_), None) | (None, Some(_)) => {
                         let (waiting, empty) = if pair.queues[0].is_empty() { (1, 0) } else { (0, 1) };
-                        if *known_caught_up[empty].get_or_insert_with(|| caught_up(ORDERED[empty], partition)) {
+                        let input = ORDERED[empty];
+                        if *known_caught_up[empty].get_or_insert_with(|| ends.caught_up(input, partition)) {
                             // Not idle: it has nothing to wait for.
-                            pair.empty_since[empty] = None;
+                            pair.idle[empty] = Idle::No;
                         } else {
-                            let since = *pair.empty_since[empty].get_or_insert(now);
-                            if now.duration_since(since) < self.max_idle {
-                                break;
+                            match pair.idle[empty] {
+                                Idle::Expired => {}
+                                Idle::No => {
+                                    pair.idle[empty] = Idle::Since(now);
+                                    break;
+                                }
+                                Idle::Since(since) if now.duration_since(since) < self.max_idle => break,
+                                Idle::Since(_) if ends.committed_ahead(input, partition) => {
+                                    pair.idle[empty] = Idle::Since(now);
+                                    break;
+                                }
+                                Idle::Since(_) => pair.idle[empty] = Idle::Expired,
                             }
                         }
                         waiting
@@ -111,8 +142,11 @@ impl InputOrder {
         self.pairs
             .values()
             .filter(|pair| pair.queues.iter().any(|queue| !queue.is_empty()))
-            .flat_map(|pair| pair.empty_since.iter().flatten())
-            .map(|since| *since + self.max_idle)
+            .flat_map(|pair| pair.idle.iter())
+            .filter_map(|idle| match idle {
+                Idle::Since(since) => Some(*since + self.max_idle),
+                _ => None,
+            })
             .min()
     }
 

@@ -18,9 +18,36 @@ fn order_of(records: &[InputRecord]) -> Vec<(InputTopic, i64)> {
     records.iter().map(|r| (r.source, r.offset)).collect()
 }
 
+/// Answers the buffer's questions the same for every input partition, and records them.
+#[derive(Default)]
+struct Ends {
+    caught_up: bool,
+    committed_ahead: bool,
+    asked_caught_up: Vec<TopicPartition>,
+    asked_committed_ahead: Vec<TopicPartition>,
+}
+
+impl Ends {
+    fn caught_up() -> Self {
+        Self { caught_up: true, ..Self::default() }
+    }
+}
+
+impl InputEnds for Ends {
+    fn caught_up(&mut self, input: InputTopic, partition: i32) -> bool {
+        self.asked_caught_up.push((input, partition));
+        self.caught_up
+    }
+
+    fn committed_ahead(&mut self, input: InputTopic, partition: i32) -> bool {
+        self.asked_committed_ahead.push((input, partition));
+        self.committed_ahead
+    }
+}
+
 fn release_all(order: &mut InputOrder, now: Instant, caught_up: bool) -> Vec<InputRecord> {
     let mut out = Vec::new();
-    assert!(!order.release(now, |_, _| caught_up, usize::MAX, &mut out));
+    assert!(!order.release(now, &mut Ends { caught_up, ..Ends::default() }, usize::MAX, &mut out));
     out
 }
 
@@ -59,7 +86,16 @@ fn partitions_are_merged_independently() {
     let now = Instant::now();
     let mut out = Vec::new();
     // Partition 0's responses are not caught up: only partition 1 flows.
-    order.release(now, |input, partition| !(input == R && partition == 0), usize::MAX, &mut out);
+    struct AllButResponses0;
+    impl InputEnds for AllButResponses0 {
+        fn caught_up(&mut self, input: InputTopic, partition: i32) -> bool {
+            !(input == R && partition == 0)
+        }
+        fn committed_ahead(&mut self, _: InputTopic, _: i32) -> bool {
+            false
+        }
+    }
+    order.release(now, &mut AllButResponses0, usize::MAX, &mut out);
     let released: Vec<_> = out.iter().map(|r| (r.source, r.partition)).collect();
     assert_eq!(released, vec![(R, 1), (S, 1)]);
     assert_eq!(order.held(), 1);
@@ -83,6 +119,29 @@ fn a_head_waits_for_the_empty_input_until_the_idle_limit() {
 }
 
 #[test]
+fn committed_records_of_the_empty_input_are_waited_for_past_the_idle_limit() {
+    let mut order = InputOrder::new(IDLE, 100);
+    let start = Instant::now();
+    order.push(sent(0, 10));
+    let mut slow_fetch = Ends { committed_ahead: true, ..Ends::default() };
+    let mut out = Vec::new();
+    order.release(start, &mut slow_fetch, usize::MAX, &mut out);
+    assert!(slow_fetch.asked_committed_ahead.is_empty(), "the broker is asked only when the limit ends");
+    order.release(start + IDLE, &mut slow_fetch, usize::MAX, &mut out);
+    assert!(out.is_empty(), "committed records on the broker are waited for");
+    assert_eq!(slow_fetch.asked_committed_ahead, vec![(R, 0)]);
+    assert_eq!(order.next_deadline(), Some(start + IDLE * 2), "and asked again after another limit");
+    // Nothing committed ahead any more (e.g. only an open transaction): the sent record goes.
+    let mut open_transaction = Ends::default();
+    order.release(start + IDLE * 2, &mut open_transaction, usize::MAX, &mut out);
+    assert_eq!(order_of(&out), vec![(S, 0)]);
+    order.push(sent(1, 20));
+    order.release(start + IDLE * 2, &mut open_transaction, usize::MAX, &mut out);
+    assert_eq!(out.len(), 2, "still idle: the broker is not asked per record");
+    assert_eq!(open_transaction.asked_committed_ahead.len(), 1);
+}
+
+#[test]
 fn a_record_of_the_empty_input_restarts_its_idle_clock() {
     let mut order = InputOrder::new(IDLE, 100);
     let start = Instant::now();
@@ -100,19 +159,11 @@ fn a_caught_up_empty_input_does_not_hold_the_other_back() {
     let mut order = InputOrder::new(IDLE, 100);
     order.push(response(0, 10));
     order.push(response(1, 20));
-    let mut asked = Vec::new();
+    let mut ends = Ends::caught_up();
     let mut out = Vec::new();
-    order.release(
-        Instant::now(),
-        |input, partition| {
-            asked.push((input, partition));
-            true
-        },
-        usize::MAX,
-        &mut out,
-    );
+    order.release(Instant::now(), &mut ends, usize::MAX, &mut out);
     assert_eq!(order_of(&out), vec![(R, 0), (R, 1)]);
-    assert_eq!(asked, vec![(S, 0)], "asked once per release");
+    assert_eq!(ends.asked_caught_up, vec![(S, 0)], "asked once per release");
     assert_eq!(order.next_deadline(), None);
 }
 
@@ -123,9 +174,9 @@ fn the_limit_stops_a_release_and_says_more_is_ready() {
         order.push(sent(offset, offset));
     }
     let mut out = Vec::new();
-    assert!(order.release(Instant::now(), |_, _| true, 3, &mut out));
+    assert!(order.release(Instant::now(), &mut Ends::caught_up(), 3, &mut out));
     assert_eq!(out.len(), 3);
-    assert!(!order.release(Instant::now(), |_, _| true, 3, &mut out));
+    assert!(!order.release(Instant::now(), &mut Ends::caught_up(), 3, &mut out));
     assert_eq!(out.len(), 5);
 }
 
@@ -140,7 +191,7 @@ fn a_queue_at_the_cap_is_paused_and_resumed_once_half_drained() {
     order.push(response(0, 1));
     let mut out = Vec::new();
     // Releases sent 0, sent 1, response 0 (timestamps 0, 1, 1): two sent records remain.
-    order.release(Instant::now(), |_, _| false, 3, &mut out);
+    order.release(Instant::now(), &mut Ends::default(), 3, &mut out);
     assert_eq!(order_of(&out), vec![(S, 0), (S, 1), (R, 0)]);
     assert_eq!(order.flow_changes(), FlowChanges { pause: vec![], resume: vec![(S, 0)] });
 }

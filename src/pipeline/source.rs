@@ -17,7 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use super::failure::PipelineError;
-use super::input_order::{InputOrder, TopicPartition};
+use super::input_order::{InputEnds, InputOrder, TopicPartition};
 use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, SourceCommand};
 use crate::domain::InputTopic;
 
@@ -284,14 +284,9 @@ impl Source {
             polled += 1;
             timeout = Duration::ZERO;
         }
-        // Read only when a partition waits for an input: most releases never ask.
-        let mut positions = None;
-        let caught_up = |input, partition| {
-            let positions = positions.get_or_insert_with(|| Positions::of(&self.consumer));
-            watermarks::caught_up(&self.consumer, positions, self.topics.input(input), partition)
-        };
+        let mut ends = ConsumerEnds { source: self, positions: None };
         let limit = self.max_batch.saturating_sub(batch.len()).max(1);
-        held.more_ready = held.order.release(Instant::now(), caught_up, limit, &mut batch);
+        held.more_ready = held.order.release(Instant::now(), &mut ends, limit, &mut batch);
         let changes = held.order.flow_changes();
         self.set_paused(&changes.pause, true);
         self.resume(changes.resume);
@@ -362,6 +357,31 @@ impl Source {
         let assignment = co_partitioned(&partitions, &self.topics)?;
         tracing::info!(partitions = ?assignment.partitions, "Rewound to committed offsets; restoring state");
         block_on(self.router.send(Assign(assignment))).map_err(|_| PipelineError::StageStopped("router"))
+    }
+}
+
+/// The consumer's view of where its inputs end, for [`InputOrder`].
+struct ConsumerEnds<'a> {
+    source: &'a Source,
+    /// Read only when a partition waits for an input: most releases never ask.
+    positions: Option<Positions>,
+}
+
+impl ConsumerEnds<'_> {
+    fn positions(&mut self) -> &Positions {
+        self.positions.get_or_insert_with(|| Positions::of(&self.source.consumer))
+    }
+}
+
+impl InputEnds for ConsumerEnds<'_> {
+    fn caught_up(&mut self, input: InputTopic, partition: i32) -> bool {
+        let source = self.source;
+        watermarks::caught_up(&source.consumer, self.positions(), source.topics.input(input), partition)
+    }
+
+    fn committed_ahead(&mut self, input: InputTopic, partition: i32) -> bool {
+        let source = self.source;
+        watermarks::committed_ahead(&source.consumer, self.positions(), source.topics.input(input), partition)
     }
 }
 
