@@ -135,9 +135,16 @@ impl RunningPipeline {
         });
         consumer.context().set_router(router.clone());
 
-        let group = config.application_id.clone();
-        let max_batch = config.max_batch_records.max(1);
-        let source = Source { consumer, router, topics, group, max_batch, inbox: source_rx, health };
+        let source = Source {
+            consumer,
+            router,
+            topics,
+            group: config.application_id.clone(),
+            max_batch: config.max_batch_records.max(1),
+            max_input_idle: config.max_input_idle(),
+            inbox: source_rx,
+            health,
+        };
         let (done_tx, source_done) = oneshot::channel();
         std::thread::Builder::new().name("source".into()).spawn(move || {
             let _ = done_tx.send(source.run());

@@ -127,6 +127,13 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_MAX_BATCH_RECORDS", default_value_t = 2000)]
     pub max_batch_records: usize,
 
+    /// How long records of one gateway input wait for the other input's before the broker is
+    /// asked whether committed records of it are still to come; if none are (an open transaction,
+    /// or a position not known yet) they are processed without them (timestamp order, README
+    /// "Semantics"). It delays live processing only while the other input looks behind.
+    #[arg(long, env = "SMS_TRACKER_MAX_INPUT_IDLE_MS", default_value_t = 500)]
+    pub max_input_idle_ms: u64,
+
     /// Threads running partition actors; 0 means one per CPU core.
     #[arg(long, env = "SMS_TRACKER_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
@@ -160,6 +167,10 @@ impl Config {
 
     pub fn stall_timeout(&self) -> Duration {
         Duration::from_secs(self.stall_timeout_seconds.max(1))
+    }
+
+    pub fn max_input_idle(&self) -> Duration {
+        Duration::from_millis(self.max_input_idle_ms)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

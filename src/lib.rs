@@ -15,10 +15,12 @@
 //! 2. [`config`] — flags and `SMS_TRACKER_*` environment variables; [`telemetry`] — every metric,
 //!    defined once; [`health`] — what the probes report.
 //! 3. [`kafka`] — librdkafka settings (one translation point), topic checks and names, the
-//!    records crossing the boundary, state restore from the changelog, and the transactional
-//!    producer protocol ([`kafka::transaction`]). No actors.
+//!    records crossing the boundary, state restore from the changelog, whether an input is
+//!    caught up ([`kafka::watermarks`]), and the transactional producer protocol
+//!    ([`kafka::transaction`]). No actors.
 //! 4. [`pipeline`] — the stages, one actor (or thread) each: [`pipeline::source`] (the consumer
-//!    thread) → [`pipeline::router`] → [`pipeline::partition`] (one actor per assigned
+//!    thread, which puts each partition's gateway inputs in timestamp order with
+//!    [`pipeline::input_order`]) → [`pipeline::router`] → [`pipeline::partition`] (one actor per assigned
 //!    partition: validate, apply to the partition's state, render) → [`pipeline::sink`]
 //!    (produce in a transaction, commit with the consumed offsets every commit interval). With
 //!    receipt tracking, two more stages sit beside the partition actors:

@@ -13,3 +13,4 @@ pub mod restore;
 pub mod settings;
 pub mod topics;
 pub mod transaction;
+pub mod watermarks;

@@ -16,8 +16,9 @@ pub enum SourceCommand {
     Stop,
 }
 
-/// Source → router: a batch of consumed records of any assigned partitions, in consumption
-/// order. Answered once every partition actor handed its part to the sink.
+/// Source → router: a batch of consumed records of any assigned partitions, in processing order
+/// (a partition's gateway inputs merged by timestamp, [`super::input_order`]). Answered once
+/// every partition actor handed its part to the sink.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Dispatch(pub Vec<InputRecord>);
@@ -45,7 +46,8 @@ pub struct RevokeAll {
     pub commit: bool,
 }
 
-/// Router → partition actor: records of this actor's partition, in offset order.
+/// Router → partition actor: records of this actor's partition, in processing order (each input
+/// in offset order).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Process(pub Vec<InputRecord>);

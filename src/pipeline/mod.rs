@@ -1,7 +1,8 @@
-//! The pipeline, in the order data flows: the [`source`] thread polls both inputs and hands
-//! batches to the [`router`], which dispatches them to one [`partition`] actor per assigned
-//! partition, which hand their outputs to the [`sink`], which produces them and commits consumed
-//! offsets in Kafka transactions. The stages talk only through the [`messages`] below; each is
+//! The pipeline, in the order data flows: the [`source`] thread polls both inputs, orders each
+//! partition's gateway inputs by timestamp ([`input_order`]) and hands batches to the
+//! [`router`], which dispatches them to one [`partition`] actor per assigned partition, which
+//! hand their outputs to the [`sink`], which produces them and commits consumed offsets in Kafka
+//! transactions. The stages talk only through the [`messages`] below; each is
 //! thin over [`crate::domain`] (what to do with a record) and [`crate::kafka`] (how to talk to
 //! the broker).
 //!
@@ -32,6 +33,7 @@ pub const UNBOUNDED_MAILBOX: usize = 0;
 pub mod clock;
 pub mod context;
 pub mod failure;
+pub mod input_order;
 pub mod messages;
 pub mod partition;
 pub mod rate_limit;

@@ -1,10 +1,12 @@
 //! The source: polls both input topics on a dedicated OS thread (librdkafka's poll and rebalance
-//! callbacks block), batches records and hands them to the router with bounded in-flight
-//! batches, so a slow pipeline slows consumption instead of filling memory. Its inbox takes
-//! [`SourceCommand`]s: a rewind from the sink, a stop from `run`.
+//! callbacks block), puts each partition's gateway inputs in timestamp order ([`InputOrder`]),
+//! batches records and hands them to the router with bounded in-flight batches, so a slow
+//! pipeline slows consumption instead of filling memory. Its inbox takes [`SourceCommand`]s: a
+//! rewind from the sink, a stop from `run`.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Message, Offset, Statistics, TopicPartitionList};
 
 use super::failure::PipelineError;
+use super::input_order::{InputEnds, InputOrder, TopicPartition};
 use super::messages::{Assign, Assignment, Dispatch, RevokeAll, SinkError, SourceCommand};
 use crate::domain::InputTopic;
 
@@ -26,6 +29,7 @@ use crate::kafka::authorization::{MissingPermission, Operation, Resource};
 use crate::kafka::backoff::{BROKER_OUTAGE_LIMIT, Backoff};
 use crate::kafka::records::InputRecord;
 use crate::kafka::topics::TopicNames;
+use crate::kafka::watermarks::{self, Positions};
 use crate::telemetry::Metrics;
 
 /// The group consumer of both inputs.
@@ -33,6 +37,11 @@ pub type GroupConsumer = BaseConsumer<RebalanceHandler>;
 
 /// How many dispatched batches may be in the pipeline at once.
 const MAX_IN_FLIGHT_BATCHES: usize = 3;
+
+/// Records of one input partition held back for timestamp order before its partition is paused:
+/// enough for several fetches of a backlog, small enough to bound memory while the other input
+/// catches up.
+const MAX_HELD_PER_PARTITION: usize = 5000;
 
 /// Reacts to rebalances on the source thread, inside `poll`, before librdkafka changes the
 /// assignment: on revoke everything processed is committed first; on assign the partition actors
@@ -44,11 +53,14 @@ pub struct RebalanceHandler {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     failure: Mutex<Option<PipelineError>>,
+    /// Counts assignment changes, so that the source drops records it held from before one.
+    generation: AtomicU64,
 }
 
 impl RebalanceHandler {
     pub fn new(topics: Arc<TopicNames>, metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
-        Self { router: OnceLock::new(), topics, metrics, health, failure: Mutex::new(None) }
+        let generation = AtomicU64::new(0);
+        Self { router: OnceLock::new(), topics, metrics, health, failure: Mutex::new(None), generation }
     }
 
     /// Connects the handler to the router; called once, before the first poll.
@@ -107,6 +119,7 @@ impl ClientContext for RebalanceHandler {
 
 impl ConsumerContext for RebalanceHandler {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = partitions.count(), "Partitions revoked: committing before giving them up");
@@ -178,6 +191,8 @@ pub struct Source {
     /// The consumer group's id, for errors that concern it.
     pub group: String,
     pub max_batch: usize,
+    /// How long one gateway input's records wait for the other's (see [`InputOrder`]).
+    pub max_input_idle: Duration,
     pub inbox: Receiver<SourceCommand>,
     /// Told whether dispatched records wait to be processed (the watchdog).
     pub health: Arc<Health>,
@@ -186,12 +201,28 @@ pub struct Source {
 /// A dispatched batch, until the partition actors have processed it.
 type InFlight = Pin<Box<actix::prelude::Request<Router, Dispatch>>>;
 
+/// What the source thread keeps between polls.
+struct Held {
+    order: InputOrder,
+    /// The rebalance generation the held records were fetched in.
+    generation: u64,
+    /// Released records are waiting beyond the batch limit: poll without waiting.
+    more_ready: bool,
+}
+
 impl Source {
     /// Polls until told to stop or until something fails; either way it then commits what was
     /// processed and leaves the group, as a graceful shutdown does.
     pub fn run(self) -> Result<(), PipelineError> {
         let mut in_flight = VecDeque::new();
-        let result = self.consume(&mut in_flight);
+        let mut held = Held {
+            order: InputOrder::new(self.max_input_idle, MAX_HELD_PER_PARTITION),
+            generation: 0,
+            more_ready: false,
+        };
+        // Records still held at the end were never processed, so no commit covers them: dropping
+        // them loses nothing.
+        let result = self.consume(&mut in_flight, &mut held);
         tracing::info!("Source stopping: committing processed records and leaving the group");
         for batch in in_flight {
             let _ = block_on(batch);
@@ -203,7 +234,7 @@ impl Source {
         result
     }
 
-    fn consume(&self, in_flight: &mut VecDeque<InFlight>) -> Result<(), PipelineError> {
+    fn consume(&self, in_flight: &mut VecDeque<InFlight>, held: &mut Held) -> Result<(), PipelineError> {
         self.consumer.subscribe(&self.topics.subscribed()).map_err(PipelineError::Consumer)?;
         loop {
             match self.inbox.try_recv() {
@@ -212,12 +243,13 @@ impl Source {
                     for batch in in_flight.drain(..) {
                         let _ = block_on(batch);
                     }
+                    self.resume(held.order.clear());
                     self.rewind_to_committed()?;
                     continue;
                 }
                 Err(TryRecvError::Empty) => {}
             }
-            let batch = self.poll_batch();
+            let batch = self.poll_batch(held);
             if let Some(failure) = self.consumer.context().take_failure() {
                 return Err(failure);
             }
@@ -236,14 +268,27 @@ impl Source {
         }
     }
 
-    /// Waits briefly for the first record, then takes what is already fetched, up to `max_batch`.
-    fn poll_batch(&self) -> Result<Vec<InputRecord>, PipelineError> {
+    /// Waits briefly for the first record (no longer than a held record's idle limit), takes what
+    /// is already fetched, up to `max_batch`, and returns what may be processed now: the
+    /// receipt inputs in arrival order, then the gateway inputs released by [`InputOrder`].
+    fn poll_batch(&self, held: &mut Held) -> Result<Vec<InputRecord>, PipelineError> {
         let mut batch = Vec::new();
         let mut timeout = Duration::from_millis(100);
-        while batch.len() < self.max_batch {
-            match self.consumer.poll(timeout) {
+        if held.more_ready {
+            timeout = Duration::ZERO;
+        } else if let Some(deadline) = held.order.next_deadline() {
+            timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        let mut polled = 0;
+        while polled < self.max_batch {
+            let message = self.consumer.poll(timeout);
+            self.drop_held_after_rebalance(held, &mut batch);
+            match message {
                 None => break,
                 Some(Ok(message)) => match self.topics.input_of(message.topic()) {
+                    Some(input) if InputOrder::orders(input) => {
+                        held.order.push(InputRecord::from_message(input, &message))
+                    }
                     Some(input) => batch.push(InputRecord::from_message(input, &message)),
                     None => tracing::warn!(topic = message.topic(), "Record of a topic the tracker does not read"),
                 },
@@ -257,9 +302,54 @@ impl Source {
                     tracing::warn!(%error, "Consumer error; librdkafka retries on its own");
                 }
             }
+            polled += 1;
             timeout = Duration::ZERO;
         }
+        let mut ends = ConsumerEnds { source: self, positions: None };
+        let limit = self.max_batch.saturating_sub(batch.len()).max(1);
+        held.more_ready = held.order.release(Instant::now(), &mut ends, limit, &mut batch);
+        let changes = held.order.flow_changes();
+        self.set_paused(&changes.pause, true);
+        self.resume(changes.resume);
         Ok(batch)
+    }
+
+    /// A rebalance ran inside the last poll: records polled before it belong to the old
+    /// assignment and are fetched again from the committed offsets by whoever owns them now.
+    fn drop_held_after_rebalance(&self, held: &mut Held, batch: &mut Vec<InputRecord>) {
+        let generation = self.consumer.context().generation.load(Ordering::SeqCst);
+        if generation == held.generation {
+            return;
+        }
+        held.generation = generation;
+        let dropped = held.order.held() + batch.len();
+        if dropped > 0 {
+            tracing::info!(records = dropped, "Dropping records fetched before the rebalance");
+        }
+        batch.clear();
+        held.more_ready = false;
+        self.resume(held.order.clear());
+    }
+
+    fn resume(&self, partitions: Vec<TopicPartition>) {
+        self.set_paused(&partitions, false);
+    }
+
+    /// Pauses or resumes fetching input partitions. A failure only costs memory (a pause) or
+    /// latency until the next assignment (a resume), so it is logged, not fatal.
+    fn set_paused(&self, partitions: &[TopicPartition], pause: bool) {
+        if partitions.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (input, partition) in partitions {
+            list.add_partition(self.topics.input(*input), *partition);
+        }
+        let result = if pause { self.consumer.pause(&list) } else { self.consumer.resume(&list) };
+        match result {
+            Ok(()) => tracing::debug!(?partitions, pause, "Input partitions paused or resumed for timestamp order"),
+            Err(error) => tracing::warn!(%error, ?partitions, pause, "Could not pause or resume input partitions"),
+        }
     }
 
     /// After an aborted transaction: drop every partition's state (it includes aborted changes),
@@ -288,6 +378,31 @@ impl Source {
         let assignment = co_partitioned(&partitions, &self.topics)?;
         tracing::info!(partitions = ?assignment.partitions, "Rewound to committed offsets; restoring state");
         block_on(self.router.send(Assign(assignment))).map_err(|_| PipelineError::StageStopped("router"))
+    }
+}
+
+/// The consumer's view of where its inputs end, for [`InputOrder`].
+struct ConsumerEnds<'a> {
+    source: &'a Source,
+    /// Read only when a partition waits for an input: most releases never ask.
+    positions: Option<Positions>,
+}
+
+impl ConsumerEnds<'_> {
+    fn positions(&mut self) -> &Positions {
+        self.positions.get_or_insert_with(|| Positions::of(&self.source.consumer))
+    }
+}
+
+impl InputEnds for ConsumerEnds<'_> {
+    fn caught_up(&mut self, input: InputTopic, partition: i32) -> bool {
+        let source = self.source;
+        watermarks::caught_up(&source.consumer, self.positions(), source.topics.input(input), partition)
+    }
+
+    fn committed_ahead(&mut self, input: InputTopic, partition: i32) -> bool {
+        let source = self.source;
+        watermarks::committed_ahead(&source.consumer, self.positions(), source.topics.input(input), partition)
     }
 }
 
