@@ -94,7 +94,10 @@ fn receipts_join_back_to_their_messages_in_any_order() {
     let undelivered = records.iter().map(json).find(|v| v["status"] == "UNDELIVERED").unwrap();
     assert_eq!(undelivered["statusDescription"], "Part 2/2 not delivered by supplier-a: UNDELIV err 001");
     assert_eq!(undelivered["parts"][1]["stat"], "UNDELIV");
-    assert_eq!(undelivered["parts"][0]["stat"], "ENROUTE", "the intermediate state is shown");
+    // C1's and C2's receipts cross the re-keyed hops on different partitions, so C2's final one
+    // may overtake C1's intermediate one: part 1's state is shown only when it came first.
+    let part_1 = &undelivered["parts"][0]["stat"];
+    assert!(part_1 == "ENROUTE" || part_1.is_null(), "part 1 is under way or not yet reported: {part_1}");
     assert_eq!(undelivered["text"], "hello", "the message's fields are passed through");
     // m4's duplicate arrives after its outcome was published: ignored as late.
     wait_for("the duplicate receipt to be counted", DEADLINE, || {
