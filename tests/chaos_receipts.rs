@@ -48,7 +48,7 @@ fn sigkill_mid_stream_with_receipts_loses_and_duplicates_nothing() {
     s.create_inputs(4, 4);
     let receipts = Receipts::create(&s, DELIVERY_TIMEOUT_SECONDS);
     let mut args = receipts.tracker_args();
-    args.push("--static-membership");
+    args.extend(["--static-membership", "--commit-interval-ms", "1000"]);
     let mut loadgen = streaming(&s, &receipts);
     let (mut rounds, mut kills) = (0, 0);
     while kills < 3 {
