@@ -33,10 +33,13 @@ fn progress_mid_stream(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
     });
 }
 
-/// 50,000 messages with receipts at a rate that keeps input flowing for about fifty seconds.
+/// 30,000 messages with receipts at a rate that keeps input flowing for about half a minute.
+/// Longer input is no stronger test here: after a kill the restarted tracker catches up on the
+/// gateway's inputs faster than receipts cross their two re-keyed hops, and receipts that fall
+/// behind by more than the delivery timeout become DELIVERY_UNKNOWN (README, Guarantees).
 fn streaming(s: &Scenario, receipts: &Receipts) -> LoadGen {
     let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
-    LoadGen::spawn(s, 50_000, 4_000, &extra)
+    LoadGen::spawn(s, 30_000, 4_000, &extra)
 }
 
 #[test]
@@ -45,7 +48,7 @@ fn sigkill_mid_stream_with_receipts_loses_and_duplicates_nothing() {
     s.create_inputs(4, 4);
     let receipts = Receipts::create(&s, DELIVERY_TIMEOUT_SECONDS);
     let mut args = receipts.tracker_args();
-    args.push("--static-membership");
+    args.extend(["--static-membership", "--commit-interval-ms", "1000"]);
     let mut loadgen = streaming(&s, &receipts);
     let (mut rounds, mut kills) = (0, 0);
     while kills < 3 {
