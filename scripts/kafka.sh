@@ -10,6 +10,28 @@
 #   scripts/kafka.sh reset    stop and delete all broker data
 #
 # KAFKA_PORT / KAFKA_CONTROLLER_PORT (default 9092 / 9093) select the broker instance.
+#
+# A 3-node KRaft cluster on localhost, with the same jars (tests/cluster.rs):
+#
+#   scripts/kafka.sh cluster-start      format (once) and start nodes 1-3; waits until all serve
+#   scripts/kafka.sh cluster-stop       stop every node (SIGTERM, waits for exit)
+#   scripts/kafka.sh cluster-reset      stop and delete the cluster's data
+#   scripts/kafka.sh cluster-bootstrap  print the bootstrap list of the three nodes
+#   scripts/kafka.sh node-start N       start node N (1-3); waits until it serves
+#   scripts/kafka.sh node-stop N        SIGTERM node N (controlled shutdown); waits for exit
+#   scripts/kafka.sh node-kill N        SIGKILL node N
+#   scripts/kafka.sh node-pid N         print node N's process id (a test signals it directly)
+#   scripts/kafka.sh cluster-controller print the node id of the active controller (quorum leader)
+#   scripts/kafka.sh cluster-coordinator TXID
+#                                       print the node id of TXID's transaction coordinator
+#
+# Node N listens for clients on localhost:$((KAFKA_CLUSTER_PORT_BASE + N)) (default 39091-39093)
+# and for the quorum on localhost:$((KAFKA_CLUSTER_CONTROLLER_PORT_BASE + N)) (39191-39193).
+# Each node is broker and controller in one process (combined mode): the usual layout of a small
+# cluster, and three JVMs instead of six on a 2-core machine. Killing the active controller
+# therefore also kills a broker; the quorum of the other two elects a new leader. Topics default
+# to replication factor 3 with min.insync.replicas=2, the internal offsets and transaction-state
+# topics too, so one node may be down without stopping writes.
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -94,7 +116,7 @@ LOG
 }
 
 java_opts() {
-  echo "-Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$CONFIG_DIR/log4j2.properties"
+  echo "${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$CONFIG_DIR/log4j2.properties"
 }
 
 running_pid() {
@@ -149,6 +171,146 @@ stop_with() {
   rm -f "$PID_FILE"
 }
 
+# --- The 3-node cluster (see the header) ---
+
+CLUSTER_NODES=(1 2 3)
+CLUSTER_PORT_BASE="${KAFKA_CLUSTER_PORT_BASE:-39090}"
+CLUSTER_CONTROLLER_PORT_BASE="${KAFKA_CLUSTER_CONTROLLER_PORT_BASE:-39190}"
+CLUSTER_DIR="$KAFKA_HOME/cluster-$CLUSTER_PORT_BASE"
+
+cluster_bootstrap() {
+  local n list=""
+  for n in "${CLUSTER_NODES[@]}"; do list="$list${list:+,}localhost:$((CLUSTER_PORT_BASE + n))"; done
+  echo "$list"
+}
+
+# Points the single-broker helpers (running_pid, port_open, stop_with, ...) at node $1.
+select_node() {
+  local n=$1
+  case "$n" in 1|2|3) ;; *) log "node must be 1, 2 or 3, not '$n'"; exit 2 ;; esac
+  NODE=$n
+  KAFKA_PORT=$((CLUSTER_PORT_BASE + n))
+  CONTROLLER_PORT=$((CLUSTER_CONTROLLER_PORT_BASE + n))
+  RUN_DIR="$CLUSTER_DIR/node-$n"
+  DATA_DIR="$RUN_DIR/data"
+  PID_FILE="$RUN_DIR/broker.pid"
+  LOG_FILE="$RUN_DIR/broker.log"
+  CONFIG_DIR="$RUN_DIR/config"
+  # Three JVMs share the machine with the tests: a smaller heap each than the single broker's.
+  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+}
+
+write_node_config() {
+  write_config
+  local voters="" n
+  for n in "${CLUSTER_NODES[@]}"; do voters="$voters${voters:+,}$n@localhost:$((CLUSTER_CONTROLLER_PORT_BASE + n))"; done
+  cat >"$CONFIG_DIR/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$NODE
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$DATA_DIR
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=8
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+unclean.leader.election.enable=false
+log.retention.hours=24
+PROPS
+}
+
+# Starts node $NODE without waiting: a combined node finishes start-up only once a quorum of
+# controllers is up, so cluster-start launches all three before waiting for any.
+launch_node() {
+  write_node_config
+  if pid=$(running_pid); then log "node $NODE already running (pid $pid)"; return 0; fi
+  if port_open; then log "port $KAFKA_PORT is taken by another process"; exit 1; fi
+  if [ ! -f "$DATA_DIR/meta.properties" ]; then
+    [ -f "$CLUSTER_DIR/cluster.id" ] || java -cp "$CP" kafka.tools.StorageTool random-uuid | tail -n1 >"$CLUSTER_DIR/cluster.id"
+    log "formatting node $NODE's log dir $DATA_DIR"
+    # shellcheck disable=SC2046
+    java $(java_opts) -cp "$CP" kafka.tools.StorageTool format -t "$(cat "$CLUSTER_DIR/cluster.id")" \
+      -c "$CONFIG_DIR/server.properties" >"$RUN_DIR/format.log" 2>&1 \
+      || { log "formatting failed:"; tail -n 20 "$RUN_DIR/format.log" >&2; exit 1; }
+  fi
+  : >"$LOG_FILE"
+  # shellcheck disable=SC2046
+  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$CONFIG_DIR/server.properties" >>"$LOG_FILE" 2>&1 &
+  echo $! >"$PID_FILE"
+}
+
+wait_node_ready() {
+  local deadline=$((SECONDS + 180))
+  until broker_ready; do
+    if ! running_pid >/dev/null; then log "node $NODE exited during start-up; last log lines:"; tail -n 40 "$LOG_FILE" >&2; exit 1; fi
+    if [ $SECONDS -ge $deadline ]; then log "node $NODE not ready after 180 s; see $LOG_FILE"; exit 1; fi
+    sleep 0.5
+  done
+  log "node $NODE ready on localhost:$KAFKA_PORT (pid $(cat "$PID_FILE"), log $LOG_FILE)"
+}
+
+cluster_start() {
+  fetch
+  mkdir -p "$CLUSTER_DIR"
+  local n
+  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; launch_node; done
+  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; wait_node_ready; done
+  log "cluster ready on $(cluster_bootstrap)"
+}
+
+# All nodes at once: one stopped after the others would wait for a quorum that is gone.
+cluster_stop() {
+  local n pid
+  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; if pid=$(running_pid); then kill -TERM "$pid"; fi; done
+  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; stop_with TERM; done
+}
+
+# Runs one of Kafka's command-line tools (kafka-tools jar) against the cluster, with a deadline:
+# during a failover a tool may wait for metadata for a long time.
+cluster_tool() {
+  local class=$1; shift
+  write_tool_log4j
+  timeout 60 java -Xmx256m -Dlog4j2.configurationFile="$CLUSTER_DIR/tool-log4j2.properties" -cp "$CP" \
+    "org.apache.kafka.tools.$class" --bootstrap-server "$(cluster_bootstrap)" "$@"
+}
+
+write_tool_log4j() {
+  mkdir -p "$CLUSTER_DIR"
+  cat >"$CLUSTER_DIR/tool-log4j2.properties" <<'LOG'
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = %p %m%n
+rootLogger.level = ERROR
+rootLogger.appenderRef.stderr.ref = STDERR
+LOG
+}
+
+# The quorum's leader, from DescribeQuorum (what kafka-metadata-quorum.sh prints as LeaderId).
+cluster_controller() {
+  cluster_tool MetadataQuorumCommand describe --status | awk -F':[[:space:]]*' '$1 == "LeaderId" { print $2; found = 1 } END { exit !found }'
+}
+
+# The coordinator of a transactional id, from DescribeTransactions (column CoordinatorId).
+cluster_coordinator() {
+  local txid=${1:?transactional id}
+  cluster_tool TransactionsCommand describe --transactional-id "$txid" \
+    | awk 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "CoordinatorId") c = i; next } c { print $c; found = 1; exit } END { exit !found }'
+}
+
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
@@ -156,5 +318,15 @@ case "${1:-}" in
   kill) stop_with KILL ;;
   status) port_open ;;
   reset) stop_with TERM; rm -rf "$DATA_DIR" ;;
-  *) echo "usage: $0 {fetch|start|stop|kill|status|reset}" >&2; exit 2 ;;
+  cluster-start) cluster_start ;;
+  cluster-stop) cluster_stop ;;
+  cluster-reset) cluster_stop; rm -rf "$CLUSTER_DIR" ;;
+  cluster-bootstrap) cluster_bootstrap ;;
+  cluster-controller) cluster_controller ;;
+  cluster-coordinator) cluster_coordinator "${2:-}" ;;
+  node-start) fetch; select_node "${2:-}"; launch_node; wait_node_ready ;;
+  node-stop) select_node "${2:-}"; stop_with TERM ;;
+  node-kill) select_node "${2:-}"; stop_with KILL ;;
+  node-pid) select_node "${2:-}"; running_pid ;;
+  *) echo "usage: $0 {fetch|start|stop|kill|status|reset|cluster-start|cluster-stop|cluster-reset|cluster-bootstrap|cluster-controller|cluster-coordinator TXID|node-start N|node-stop N|node-kill N|node-pid N}" >&2; exit 2 ;;
 esac

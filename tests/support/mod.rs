@@ -397,6 +397,11 @@ impl Tracker {
         wait_for("the tracker to exit", DEADLINE, || self.child.try_wait().ok().flatten())
     }
 
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Waits for the process to exit by itself.
     pub fn wait_exit(mut self) -> ExitStatus {
         wait_for("the tracker to exit", DEADLINE, || self.child.try_wait().ok().flatten())
@@ -675,6 +680,9 @@ pub fn assert_delivery_exactly_once(scenario: &Scenario, summary: &serde_json::V
 
 /// A real Prometheus server and promtool (tests/observability.rs).
 pub mod prometheus;
+
+/// A 3-node KRaft cluster (tests/cluster.rs).
+pub mod cluster;
 
 /// `(status code, body)` of a GET on a local tracker's HTTP server.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
