@@ -38,8 +38,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let messages: usize = std::env::var("CHAOS_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let s = Scenario::new("chaos-kill");
     s.create_inputs(4, 4);
-    // Slow enough that up to twelve rounds of start, progress and kill fit in the input (about
-    // 80 s), even on a loaded machine where a start takes seconds.
+    // Input for up to about 80 s; stopped once the kills are done, however many rounds they took.
     let mut loadgen = LoadGen::spawn(&s, messages, 6_000, &["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
     let args = ["--static-membership", SLOW_COMMITS[0], SLOW_COMMITS[1]];
     let mut rng = rand::rng();
@@ -56,7 +55,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         }
     }
     let last = Tracker::start_instance(&s, "pod-0", &args);
-    let summary = loadgen.wait();
+    wait_for_progress(&last, 500.0, &mut loadgen);
+    let summary = loadgen.stop();
     assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
     drop(last);
 }
@@ -82,8 +82,8 @@ fn kill_inside_a_transaction(s: &Scenario, mut tracker: Tracker, instance: &str,
 fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
     let s = Scenario::new(if kill { "rebalance-kill" } else { "rebalance-term" });
     s.create_inputs(4, 4);
-    // About 30 s of input: the leave, the takeover and the join all happen while it flows.
-    let mut loadgen = LoadGen::spawn(&s, 60_000, 5_000, &["--invalid-share", "0.005"]);
+    // Input for up to about 50 s, stopped once the leave, the takeover and the join are done.
+    let mut loadgen = LoadGen::spawn(&s, 100_000, 5_000, &["--invalid-share", "0.005"]);
     let a = Tracker::start_instance(&s, "pod-a", &SLOW_COMMITS);
     let b = Tracker::start_instance(&s, "pod-b", &[]);
     wait_for("both instances to hold partitions", Duration::from_secs(60), || {
@@ -106,7 +106,7 @@ fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
         c.http_get("/readyz").is_some_and(|(status, body)| status == 200 && !body.contains("[]")).then_some(())
     });
     wait_for_progress(&c, 1.0, &mut loadgen);
-    let summary = loadgen.wait();
+    let summary = loadgen.stop();
     assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));
     drop((b, c));
 }

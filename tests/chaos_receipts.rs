@@ -33,13 +33,14 @@ fn progress_mid_stream(tracker: &Tracker, more: f64, loadgen: &mut LoadGen) {
     });
 }
 
-/// 30,000 messages with receipts at a rate that keeps input flowing for about half a minute.
-/// Longer input is no stronger test here: after a kill the restarted tracker catches up on the
-/// gateway's inputs faster than receipts cross their two re-keyed hops, and receipts that fall
-/// behind by more than the delivery timeout become DELIVERY_UNKNOWN (README, Guarantees).
+/// Messages with receipts at a rate that keeps every hop busy, until the test stops the input
+/// once its faults are done (however many rounds they took). The rate is moderate: after a kill
+/// the restarted tracker catches up on the gateway's inputs faster than receipts cross their two
+/// re-keyed hops, and receipts that fall behind by more than the delivery timeout become
+/// DELIVERY_UNKNOWN (README, Guarantees).
 fn streaming(s: &Scenario, receipts: &Receipts) -> LoadGen {
     let extra = receipts.loadgen_args(&["--invalid-share", "0.005", "--duplicate-share", "0.03"]);
-    LoadGen::spawn(s, 30_000, 4_000, &extra)
+    LoadGen::spawn(s, 200_000, 4_000, &extra)
 }
 
 #[test]
@@ -63,7 +64,8 @@ fn sigkill_mid_stream_with_receipts_loses_and_duplicates_nothing() {
         }
     }
     let last = Tracker::start_instance(&s, "pod-0", &args);
-    let summary = loadgen.wait();
+    progress_mid_stream(&last, 1000.0, &mut loadgen);
+    let summary = loadgen.stop();
     assert_delivery_exactly_once(&s, &summary, last);
 }
 
@@ -92,7 +94,8 @@ fn rebalances_with_receipts_lose_and_duplicate_nothing() {
     assert!(!loadgen.finished(), "the input ended before the kill: it would not land mid-stream");
     let open = open | b.sigkill_reporting_open_transaction(&s, "pod-b");
     assert!(open, "at least one of the two kills landed inside a transaction");
-    let summary = loadgen.wait();
+    progress_mid_stream(&c, published(&c) + 1000.0, &mut loadgen);
+    let summary = loadgen.stop();
     assert_delivery_exactly_once(&s, &summary, c);
 }
 

@@ -553,6 +553,24 @@ impl LoadGen {
         let status =
             wait_for("the load generator to finish", Duration::from_secs(600), || self.child.try_wait().ok().flatten());
         assert!(status.success(), "sms-loadgen failed: {status:?}");
+        self.read_summary()
+    }
+
+    /// Stops the generator early with Ctrl-C (it completes its current window, so every message
+    /// it sent is whole) and returns its summary of what it actually wrote. For fault tests whose
+    /// faults take a varying number of rounds: the input lasts until they are done.
+    pub fn stop(mut self) -> serde_json::Value {
+        assert!(!self.finished(), "the input ended before the faults were done: they would not land mid-stream");
+        unsafe_signal(self.child.id(), "INT");
+        let status =
+            wait_for("the load generator to stop", Duration::from_secs(120), || self.child.try_wait().ok().flatten());
+        assert_eq!(status.code(), Some(130), "sms-loadgen stops as interrupted: {status:?}");
+        let summary = self.read_summary();
+        assert_eq!(summary["interrupted"], true);
+        summary
+    }
+
+    fn read_summary(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(&self.summary).unwrap()).expect("summary JSON")
     }
 }
