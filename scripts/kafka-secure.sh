@@ -37,8 +37,12 @@ CONFIG_DIR="$RUN_DIR/config"
 PID_FILE="$RUN_DIR/broker.pid"
 LOG_FILE="$RUN_DIR/broker.log"
 CP="$KAFKA_HOME/lib/*"
+HEAP_OPTS="-Xms256m -Xmx768m"
 
 log() { printf '[kafka-secure.sh] %s\n' "$*" >&2; }
+
+# shellcheck source=scripts/kafka-common.sh
+. "$ROOT/scripts/kafka-common.sh"
 
 make_certificates() {
   [ -f "$TLS_DIR/server.pem" ] && return 0
@@ -73,7 +77,8 @@ PROPS
 
 write_config() {
   mkdir -p "$CONFIG_DIR"
-  cat >"$CONFIG_DIR/server.properties" <<PROPS
+  {
+    cat <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@localhost:$CONTROLLER_PORT
@@ -92,44 +97,11 @@ ssl.truststore.location=$TLS_DIR/ca.crt
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:admin;User:ANONYMOUS
-log.dirs=$DATA_DIR
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-log.retention.hours=24
 PROPS
-  cat >"$CONFIG_DIR/log4j2.properties" <<'LOG'
-appender.stdout.type = Console
-appender.stdout.name = STDOUT
-appender.stdout.layout.type = PatternLayout
-appender.stdout.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.log.name = kafka.log
-logger.log.level = WARN
-logger.storage.name = org.apache.kafka.storage
-logger.storage.level = WARN
-LOG
+    storage_properties 1 1
+  } >"$CONFIG_DIR/server.properties"
+  write_log4j
 }
-
-java_opts() {
-  echo "-Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$CONFIG_DIR/log4j2.properties"
-}
-
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid=$(cat "$PID_FILE")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 start() {
   "$ROOT/scripts/kafka.sh" fetch
@@ -137,7 +109,7 @@ start() {
   write_config
   write_admin_properties
   if pid=$(running_pid); then log "already running (pid $pid)"; return 0; fi
-  if port_open; then log "port $PORT is taken by another process"; exit 1; fi
+  if port_open "$PORT"; then log "port $PORT is taken by another process"; exit 1; fi
   if [ ! -f "$DATA_DIR/meta.properties" ]; then
     log "formatting KRaft log dir $DATA_DIR with the super user's SCRAM credentials"
     # shellcheck disable=SC2046
@@ -146,37 +118,16 @@ start() {
       --add-scram "SCRAM-SHA-512=[name=admin,password=$ADMIN_PASSWORD]" >"$RUN_DIR/format.log" 2>&1 \
       || { tail -n 20 "$RUN_DIR/format.log" >&2; exit 1; }
   fi
-  : >"$LOG_FILE"
-  # shellcheck disable=SC2046
-  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$CONFIG_DIR/server.properties" >>"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
-  local deadline=$((SECONDS + 120))
-  until port_open && grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null; do
-    if ! running_pid >/dev/null; then log "broker exited during start-up; last log lines:"; tail -n 40 "$LOG_FILE" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then log "broker not ready after 120 s; see $LOG_FILE"; exit 1; fi
-    sleep 0.5
-  done
+  launch_broker
+  wait_broker_ready "$PORT" 120 broker
   log "SASL_SSL broker ready on localhost:$PORT (pid $(cat "$PID_FILE"), log $LOG_FILE)"
-}
-
-stop() {
-  if pid=$(running_pid); then
-    kill -TERM "$pid"
-    local deadline=$((SECONDS + 60))
-    while kill -0 "$pid" 2>/dev/null; do
-      if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid"; fi
-      sleep 0.2
-    done
-    log "broker stopped"
-  fi
-  rm -f "$PID_FILE"
 }
 
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
-  status) port_open ;;
-  reset) stop; rm -rf "$DATA_DIR" "$TLS_DIR" ;;
+  stop) stop_broker TERM ;;
+  status) port_open "$PORT" ;;
+  reset) stop_broker TERM; rm -rf "$DATA_DIR" "$TLS_DIR" ;;
   env)
     echo "KAFKA_BOOTSTRAP=localhost:$PORT"
     echo "KAFKA_CA_LOCATION=$TLS_DIR/ca.crt"

@@ -48,7 +48,12 @@ LOG_FILE="$RUN_DIR/broker.log"
 CONFIG_DIR="$RUN_DIR/config"
 CP="$KAFKA_HOME/lib/*"
 
+HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+
 log() { printf '[kafka.sh] %s\n' "$*" >&2; }
+
+# shellcheck source=scripts/kafka-common.sh
+. "$ROOT/scripts/kafka-common.sh"
 
 fetch() {
   if [ -f "$KAFKA_HOME/lib/.complete" ]; then return 0; fi
@@ -79,64 +84,18 @@ POM
 
 write_config() {
   mkdir -p "$CONFIG_DIR" "$RUN_DIR"
-  cat >"$CONFIG_DIR/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@localhost:$CONTROLLER_PORT
-listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$DATA_DIR
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-log.retention.hours=24
-PROPS
-  cat >"$CONFIG_DIR/log4j2.properties" <<'LOG'
-appender.stdout.type = Console
-appender.stdout.name = STDOUT
-appender.stdout.layout.type = PatternLayout
-appender.stdout.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.log.name = kafka.log
-logger.log.level = WARN
-logger.storage.name = org.apache.kafka.storage
-logger.storage.level = WARN
-LOG
-}
-
-java_opts() {
-  echo "${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j2.configurationFile=$CONFIG_DIR/log4j2.properties"
-}
-
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid=$(cat "$PID_FILE")
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; }
-
-broker_ready() {
-  # The port alone is not enough: the broker must have finished start-up and joined the quorum.
-  port_open && grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null
+  {
+    plaintext_node_properties 1 "1@localhost:$CONTROLLER_PORT" "$KAFKA_PORT" "$CONTROLLER_PORT"
+    storage_properties 1 1
+  } >"$CONFIG_DIR/server.properties"
+  write_log4j
 }
 
 start() {
   fetch
   write_config
   if pid=$(running_pid); then log "already running (pid $pid)"; return 0; fi
-  if port_open; then log "port $KAFKA_PORT is taken by another process; using it as the broker"; return 0; fi
+  if port_open "$KAFKA_PORT"; then log "port $KAFKA_PORT is taken by another process; using it as the broker"; return 0; fi
   if [ ! -f "$DATA_DIR/meta.properties" ]; then
     log "formatting KRaft log dir $DATA_DIR"
     # shellcheck disable=SC2046
@@ -144,31 +103,9 @@ start() {
       -c "$CONFIG_DIR/server.properties" >&2 2>/dev/null \
       || java $(java_opts) -cp "$CP" kafka.tools.StorageTool format -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid | tail -n1)" -c "$CONFIG_DIR/server.properties" >&2
   fi
-  : >"$LOG_FILE"
-  # shellcheck disable=SC2046
-  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$CONFIG_DIR/server.properties" >>"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
-  local deadline=$((SECONDS + 120))
-  until broker_ready; do
-    if ! running_pid >/dev/null; then log "broker exited during start-up; last log lines:"; tail -n 40 "$LOG_FILE" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then log "broker not ready after 120 s; see $LOG_FILE"; exit 1; fi
-    sleep 0.5
-  done
+  launch_broker
+  wait_broker_ready "$KAFKA_PORT" 120 broker
   log "broker ready on localhost:$KAFKA_PORT (pid $(cat "$PID_FILE"), log $LOG_FILE)"
-}
-
-stop_with() {
-  local signal=$1
-  if pid=$(running_pid); then
-    kill "-$signal" "$pid"
-    local deadline=$((SECONDS + 60))
-    while kill -0 "$pid" 2>/dev/null; do
-      if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid"; fi
-      sleep 0.2
-    done
-    log "broker stopped ($signal)"
-  fi
-  rm -f "$PID_FILE"
 }
 
 # --- The 3-node cluster (see the header) ---
@@ -184,7 +121,7 @@ cluster_bootstrap() {
   echo "$list"
 }
 
-# Points the single-broker helpers (running_pid, port_open, stop_with, ...) at node $1.
+# Points the broker helpers (running_pid, launch_broker, stop_broker, ...) at node $1.
 select_node() {
   local n=$1
   case "$n" in 1|2|3) ;; *) log "node must be 1, 2 or 3, not '$n'"; exit 2 ;; esac
@@ -197,38 +134,19 @@ select_node() {
   LOG_FILE="$RUN_DIR/broker.log"
   CONFIG_DIR="$RUN_DIR/config"
   # Three JVMs share the machine with the tests: a smaller heap each than the single broker's.
-  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+  HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 }
 
 write_node_config() {
-  write_config
+  mkdir -p "$CONFIG_DIR" "$RUN_DIR"
   local voters="" n
   for n in "${CLUSTER_NODES[@]}"; do voters="$voters${voters:+,}$n@localhost:$((CLUSTER_CONTROLLER_PORT_BASE + n))"; done
-  cat >"$CONFIG_DIR/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=$NODE
-controller.quorum.voters=$voters
-listeners=PLAINTEXT://localhost:$KAFKA_PORT,CONTROLLER://localhost:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://localhost:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$DATA_DIR
-num.partitions=1
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=8
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=8
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-unclean.leader.election.enable=false
-log.retention.hours=24
-PROPS
+  {
+    plaintext_node_properties "$NODE" "$voters" "$KAFKA_PORT" "$CONTROLLER_PORT"
+    storage_properties 3 2
+    printf '%s\n' default.replication.factor=3 min.insync.replicas=2 unclean.leader.election.enable=false
+  } >"$CONFIG_DIR/server.properties"
+  write_log4j
 }
 
 # Starts node $NODE without waiting: a combined node finishes start-up only once a quorum of
@@ -236,7 +154,7 @@ PROPS
 launch_node() {
   write_node_config
   if pid=$(running_pid); then log "node $NODE already running (pid $pid)"; return 0; fi
-  if port_open; then log "port $KAFKA_PORT is taken by another process"; exit 1; fi
+  if port_open "$KAFKA_PORT"; then log "port $KAFKA_PORT is taken by another process"; exit 1; fi
   if [ ! -f "$DATA_DIR/meta.properties" ]; then
     [ -f "$CLUSTER_DIR/cluster.id" ] || java -cp "$CP" kafka.tools.StorageTool random-uuid | tail -n1 >"$CLUSTER_DIR/cluster.id"
     log "formatting node $NODE's log dir $DATA_DIR"
@@ -245,19 +163,11 @@ launch_node() {
       -c "$CONFIG_DIR/server.properties" >"$RUN_DIR/format.log" 2>&1 \
       || { log "formatting failed:"; tail -n 20 "$RUN_DIR/format.log" >&2; exit 1; }
   fi
-  : >"$LOG_FILE"
-  # shellcheck disable=SC2046
-  nohup java $(java_opts) -cp "$CP" kafka.Kafka "$CONFIG_DIR/server.properties" >>"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
+  launch_broker
 }
 
 wait_node_ready() {
-  local deadline=$((SECONDS + 180))
-  until broker_ready; do
-    if ! running_pid >/dev/null; then log "node $NODE exited during start-up; last log lines:"; tail -n 40 "$LOG_FILE" >&2; exit 1; fi
-    if [ $SECONDS -ge $deadline ]; then log "node $NODE not ready after 180 s; see $LOG_FILE"; exit 1; fi
-    sleep 0.5
-  done
+  wait_broker_ready "$KAFKA_PORT" 180 "node $NODE"
   log "node $NODE ready on localhost:$KAFKA_PORT (pid $(cat "$PID_FILE"), log $LOG_FILE)"
 }
 
@@ -274,7 +184,7 @@ cluster_start() {
 cluster_stop() {
   local n pid
   for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; if pid=$(running_pid); then kill -TERM "$pid"; fi; done
-  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; stop_with TERM; done
+  for n in "${CLUSTER_NODES[@]}"; do select_node "$n"; stop_broker TERM; done
 }
 
 # Runs one of Kafka's command-line tools (kafka-tools jar) against the cluster, with a deadline:
@@ -314,10 +224,10 @@ cluster_coordinator() {
 case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
-  stop) stop_with TERM ;;
-  kill) stop_with KILL ;;
-  status) port_open ;;
-  reset) stop_with TERM; rm -rf "$DATA_DIR" ;;
+  stop) stop_broker TERM ;;
+  kill) stop_broker KILL ;;
+  status) port_open "$KAFKA_PORT" ;;
+  reset) stop_broker TERM; rm -rf "$DATA_DIR" ;;
   cluster-start) cluster_start ;;
   cluster-stop) cluster_stop ;;
   cluster-reset) cluster_stop; rm -rf "$CLUSTER_DIR" ;;
@@ -325,8 +235,8 @@ case "${1:-}" in
   cluster-controller) cluster_controller ;;
   cluster-coordinator) cluster_coordinator "${2:-}" ;;
   node-start) fetch; select_node "${2:-}"; launch_node; wait_node_ready ;;
-  node-stop) select_node "${2:-}"; stop_with TERM ;;
-  node-kill) select_node "${2:-}"; stop_with KILL ;;
+  node-stop) select_node "${2:-}"; stop_broker TERM ;;
+  node-kill) select_node "${2:-}"; stop_broker KILL ;;
   node-pid) select_node "${2:-}"; running_pid ;;
   *) echo "usage: $0 {fetch|start|stop|kill|status|reset|cluster-start|cluster-stop|cluster-reset|cluster-bootstrap|cluster-controller|cluster-coordinator TXID|node-start N|node-stop N|node-kill N|node-pid N}" >&2; exit 2 ;;
 esac

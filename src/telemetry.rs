@@ -24,6 +24,7 @@ pub struct Metrics {
     pub transactions_aborted: IntCounter,
     pub transaction_commit_seconds: Histogram,
     pub producer_replacements: IntCounter,
+    pub revoke_commits: IntCounter,
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounter,
     pub records_restored: IntCounter,
@@ -99,6 +100,11 @@ impl Metrics {
                 "sms_tracker_producer_replacements_total",
                 "Transactional producers replaced after a fatal error (e.g. fenced after a broker outage \
                  longer than the transaction timeout).",
+            ),
+            revoke_commits: r.counter(
+                "sms_tracker_revoke_commits_total",
+                "Transactions with consumed input committed because partitions were given up (a \
+                 rebalance or shutdown), not at the commit interval.",
             ),
             assigned_partitions: r
                 .gauge("sms_tracker_assigned_partitions", "Input partitions assigned to this instance."),

@@ -20,6 +20,11 @@ const SENT: &str = r#"sms_tracker_statuses_published_total{status="SENT"}"#;
 /// about half the kills on a loaded machine fell between two transactions.
 const SLOW_COMMITS: [&str; 2] = ["--commit-interval-ms", "1000"];
 
+/// Transactions with consumed input that `tracker` committed because partitions were revoked.
+fn revoke_commits(tracker: &Tracker) -> f64 {
+    tracker.metric("sms_tracker_revoke_commits_total").unwrap_or(0.0)
+}
+
 fn published(tracker: &Tracker) -> f64 {
     tracker.metric(SENT).unwrap_or(0.0)
 }
@@ -85,7 +90,9 @@ fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
     // Input for up to about 50 s, stopped once the leave, the takeover and the join are done.
     let mut loadgen = LoadGen::spawn(&s, 100_000, 5_000, &["--invalid-share", "0.005"]);
     let a = Tracker::start_instance(&s, "pod-a", &SLOW_COMMITS);
-    let b = Tracker::start_instance(&s, "pod-b", &[]);
+    // The survivor commits slowly too, so that the join's revoke finds its processed input still
+    // in an open transaction, and has to commit it before giving partitions up.
+    let b = Tracker::start_instance(&s, "pod-b", &SLOW_COMMITS);
     wait_for("both instances to hold partitions", Duration::from_secs(60), || {
         let holds = |t: &Tracker| t.http_get("/readyz").is_some_and(|(_, body)| !body.contains("[]"));
         (holds(&a) && holds(&b)).then_some(())
@@ -100,11 +107,17 @@ fn two_instances_then_one_leaves_then_a_third_joins(kill: bool) {
     }
     let survivor_before = published(&b);
     wait_for_progress(&b, survivor_before + 2000.0, &mut loadgen);
+    b.wait_for_more_processed(200.0);
+    let revoke_commits_before = revoke_commits(&b);
     let c = Tracker::start_instance(&s, "pod-c", &[]);
     wait_for("the new instance to take partitions over", Duration::from_secs(60), || {
         assert!(!loadgen.finished(), "the input ended before the join: it would not land mid-stream");
         c.http_get("/readyz").is_some_and(|(status, body)| status == 200 && !body.contains("[]")).then_some(())
     });
+    assert!(
+        revoke_commits(&b) > revoke_commits_before,
+        "the join's revoke found processed, uncommitted input on the survivor and committed it"
+    );
     wait_for_progress(&c, 1.0, &mut loadgen);
     let summary = loadgen.stop();
     assert_exactly_once(&s, &summary, &format!("{}-", s.app_id));

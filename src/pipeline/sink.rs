@@ -264,8 +264,14 @@ impl Handler<Commit> for Sink {
             Mode::Rewinding => return Ok(()),
             Mode::Running => {}
         }
+        let consumed = self.open.as_ref().is_some_and(|open| !open.offsets.is_empty());
         let error = match self.commit() {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                if consumed {
+                    self.shared.metrics.revoke_commits.inc();
+                }
+                return Ok(());
+            }
             Err(error) => self.recover(error),
         };
         if !matches!(error, SinkError::Aborted(_)) {

@@ -55,6 +55,16 @@ async fn the_watchdog_sees_an_open_transaction_as_waiting_work_until_it_commits(
 }
 
 #[actix_rt::test]
+async fn a_commit_before_giving_partitions_up_is_counted_only_when_it_carries_consumed_input() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    sink.addr.send(Commit).await.unwrap().unwrap();
+    assert_eq!(sink.metrics.revoke_commits.get(), 0, "nothing was open");
+    sink.addr.send(batch(0, &["a"], [Some(1), None])).await.unwrap();
+    sink.addr.send(Commit).await.unwrap().unwrap();
+    assert_eq!(sink.metrics.revoke_commits.get(), 1);
+}
+
+#[actix_rt::test]
 async fn one_transaction_holds_outputs_the_latest_changelog_entry_per_key_and_the_offsets() {
     let sink = TestSink::start(Ledger::default(), NEVER);
     sink.addr.do_send(batch(0, &["a", "b"], [Some(10), None]));
