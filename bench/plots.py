@@ -80,10 +80,10 @@ def this_machine():
     """One line about the machine plotting: the scripts plot where and right after they measured."""
     model = "?"
     if Path("/proc/cpuinfo").exists():
-        model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+        model = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     mem = "?"
     if Path("/proc/meminfo").exists():
-        kb = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal:")), None)
+        kb = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal:")), None)
         mem = f"{kb / MIB:.0f}" if kb else "?"
     return f"{os.cpu_count()} CPUs, {model}, {mem} GiB RAM, Linux {platform.release()}"
 
@@ -116,7 +116,7 @@ def finish(fig, lines, path):
 
 
 def read_jsonl(path):
-    return [json.loads(l) for l in open(path) if l.strip()]
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
 
 
 def systems_in(rows):
@@ -160,7 +160,7 @@ def figure_throughput(run, command, out, receipts=False):
     metric, the systems side by side in each."""
     plt = pyplot()
     rows = read_jsonl(Path(run) / "results.jsonl")
-    loadgen = json.load(open(Path(run) / "loadgen.json"))
+    loadgen = json.loads((Path(run) / "loadgen.json").read_text())
     messages = loadgen["messages"]
     done = [r for r in rows if not r.get("failed")]
     systems = systems_in(done)
@@ -264,7 +264,7 @@ def figure_latency(run, command, out):
 def read_samples(path):
     """The rows of soak.sh's samples.md (a markdown table; thousands separators allowed), as dicts
     keyed by the header's column names."""
-    rows = [l.strip().strip("|").split("|") for l in open(path) if l.strip().startswith("|")]
+    rows = [l.strip().strip("|").split("|") for l in Path(path).read_text().splitlines() if l.strip().startswith("|")]
     header = [c.strip() for c in rows[0]]
     samples = []
     for cells in rows[1:]:
@@ -352,11 +352,11 @@ RESTORED = re.compile(r'State restored partition=(\d+) what="?([\w-]+)"? records
 
 def read_restore(run):
     """restore.sh's restore.json, plus each partition's restore from the restarted tracker's log."""
-    result = json.load(open(Path(run) / "restore.json"))
+    result = json.loads((Path(run) / "restore.json").read_text())
     result["partitions_restored"] = []
     log = Path(run) / "restore.log"
     if log.exists():
-        for line in open(log):
+        for line in log.read_text().splitlines():
             m = RESTORED.search(line)
             if m:
                 result["partitions_restored"].append(
@@ -376,7 +376,7 @@ def restore_runs(run):
         same.append(run)
     latest = {}
     for r in same:
-        latest[json.load(open(r / "restore.json"))["messages"]] = r
+        latest[json.loads(Path(r / "restore.json").read_text())["messages"]] = r
     return [latest[m] for m in sorted(latest)]
 
 
