@@ -84,7 +84,7 @@ def this_machine():
     mem = "?"
     if Path("/proc/meminfo").exists():
         kb = next((int(l.split()[1]) for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal:")), None)
-        mem = f"{kb / MIB:.0f}" if kb else "?"
+        mem = f"{kb // MIB}" if kb else "?"  # whole GiB, as `free -g` (report.py) says
     return f"{os.cpu_count()} CPUs, {model}, {mem} GiB RAM, Linux {platform.release()}"
 
 
