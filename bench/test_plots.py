@@ -87,6 +87,20 @@ class Figures(unittest.TestCase):
         self.assertIn("101,774 input records/s requested", latency)
         self.assertIn("16,861 input records/s requested", latency)
 
+    def test_failed_runs_are_drawn_around(self):
+        """The scripts record a system that did not finish as {"failed": true} and nothing else:
+        the figures leave it out (and say so) instead of failing the benchmark's end."""
+        for kind, failed in (("compare", {"run": 4, "system": "kstreams", "failed": True}),
+                             ("latency", {"system": "kstreams", "rate": 50000, "failed": True})):
+            with self.subTest(kind=kind):
+                run = self.tmp / kind / CASES[kind][0]
+                shutil.copytree(FIXTURES / CASES[kind][0], run)
+                with open(run / "results.jsonl", "a") as results:
+                    results.write(json.dumps(failed) + "\n")
+                draw(kind, self.tmp / kind / "out", run=run)
+        self.assertIn("1 failed run(s) left out", svg_text(self.tmp / "compare" / "out" / "throughput.svg"))
+        self.assertIn("Kafka Streams: failed, no data", svg_text(self.tmp / "latency" / "out" / "latency.svg"))
+
     def test_restore_draws_every_size_of_the_same_commit(self):
         """restore.sh measures one size per run; the figure gathers the sibling runs of the same
         commit (the latest per size) and leaves out other commits'."""
