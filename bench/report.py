@@ -487,7 +487,26 @@ def main():
     p.add_argument("--receipts-loadgen-args", default="")
     p.add_argument("--wait-unknown", default="0")
     args = p.parse_args()
-    {"compare": compare, "latency": latency, "receipts": receipts}[args.mode](args)
+    try:
+        {"compare": compare, "latency": latency, "receipts": receipts}[args.mode](args)
+    finally:
+        if args.docs:  # the figures go with the tables: not in SMOKE mode, nor with WRITE_DOCS=0
+            plot(args)
+
+
+def plot(args):
+    """The run's figures next to the docs page (bench/plots.py; matplotlib in target/venv). A
+    failure is reported, not fatal: the table is written and the raw files are kept."""
+    if args.mode == "latency":
+        command = f"RATE={args.rate} DURATION={args.duration} PARTITIONS={args.partitions} bench/latency.sh"
+    else:
+        command = (f"MESSAGES={args.messages} PARTITIONS={args.partitions} RUNS={args.runs}"
+                   f"{' RECEIPTS=1' if args.mode == 'receipts' else ''} bench/compare.sh")
+    done = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "plots.py"), args.mode,
+                           "--run", os.path.dirname(args.results), "--command", command,
+                           "--out", os.path.join(os.path.dirname(args.docs), "img")])
+    if done.returncode:
+        print(f"the figures were not drawn (bench/plots.py exited {done.returncode})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,11 @@
 # restart takes to become ready and how fast the changelog is replayed.
 #
 #   MESSAGES=1000000 PARTITIONS=8 bench/restore.sh
+#
+# Raw files in target/bench/<run>/: restore.json (the table's figures), fill.log, restore.log (each
+# partition's "State restored" line), loadgen.json, tracker-version.txt. Figure (bench/plots.py
+# restore): docs/img/restore.svg, restore time against state size over this run and the earlier
+# restore runs of the same commit (one size each: run it for several MESSAGES), unless WRITE_DOCS=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/run-env.sh
@@ -17,6 +22,7 @@ OUT="target/bench/$RUN"
 mkdir -p "$OUT"
 
 scripts/kafka.sh start
+record_version "$OUT"
 cargo build --release --locked --bins
 
 use_run_names "$RUN"
@@ -50,12 +56,18 @@ rss_restored=$(metric process_resident_memory_bytes)
 slowest=$(grep -o 'seconds=[0-9.]*' "$OUT/restore.log" | cut -d= -f2 | sort -g | tail -1)
 kill -TERM $pid; wait $pid
 
-python3 - "$MESSAGES" "$PARTITIONS" "$open_entries" "$restored" "$start" "$ready" "$slowest" "$changelog_bytes" "$rss_filled" "$rss_restored" <<'PY'
-import sys
-m, p, entries, restored, start, ready, slowest, clb, rss1, rss2 = sys.argv[1:]
+python3 - "$MESSAGES" "$PARTITIONS" "$open_entries" "$restored" "$start" "$ready" "$slowest" "$changelog_bytes" "$rss_filled" "$rss_restored" "$OUT/restore.json" <<'PY'
+import json, sys
+m, p, entries, restored, start, ready, slowest, clb, rss1, rss2, raw = sys.argv[1:]
 ttr = float(ready) - float(start)
+json.dump({"messages": int(m), "partitions": int(p), "open_entries": int(entries), "restored_records": int(float(restored)),
+           "changelog_bytes": int(clb), "time_to_ready_s": round(ttr, 3), "slowest_partition_s": float(slowest),
+           "rss_filled_bytes": int(float(rss1)), "rss_restored_bytes": int(float(rss2))}, open(raw, "w"))
 print()
 print("| messages in state | partitions | changelog records replayed | changelog on disk | time to ready (process start → /readyz) | slowest partition restore | replay rate (records / time to ready) | RSS after fill | RSS after restore |")
 print("|---|---|---|---|---|---|---|---|---|")
 print(f"| {int(entries):,} | {p} | {int(float(restored)):,} | {int(clb)/1e6:.0f} MB | {ttr:.2f} s | {float(slowest):.2f} s | {float(restored)/ttr:,.0f} records/s | {int(float(rss1))/2**20:.0f} MiB | {int(float(rss2))/2**20:.0f} MiB |")
 PY
+[ "${WRITE_DOCS:-1}" = 0 ] || python3 bench/plots.py restore --run "$OUT" \
+  --command "MESSAGES=$MESSAGES PARTITIONS=$PARTITIONS bench/restore.sh" ||
+  echo "the figures were not drawn (bench/plots.py failed)" >&2

@@ -5,6 +5,10 @@
 # mean bounded state.
 #
 #   DURATION=600 RATE=5000 RETENTION=60 TIMEOUT=30 bench/soak.sh
+#
+# Raw files in target/bench/<run>/: samples.md, tracker.log, loadgen.log, tracker-version.txt.
+# Figures (bench/plots.py soak): docs/img/soak-memory.svg and soak-rss-per-entry.svg, replaced
+# unless WRITE_DOCS=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/run-env.sh
@@ -21,6 +25,7 @@ OUT="target/bench/$RUN"
 mkdir -p "$OUT"
 
 scripts/kafka.sh start
+record_version "$OUT"
 cargo build --release --locked --bins
 
 use_run_names "$RUN"
@@ -51,3 +56,6 @@ while [ $((SECONDS - start)) -le "$DURATION" ]; do
   sleep "$SAMPLE"
 done
 echo "Samples in $OUT/samples.md"
+[ "${WRITE_DOCS:-1}" = 0 ] || python3 bench/plots.py soak --run "$OUT" \
+  --command "DURATION=$DURATION RATE=$RATE RETENTION=$RETENTION TIMEOUT=$TIMEOUT SAMPLE=$SAMPLE bench/soak.sh" ||
+  echo "the figures were not drawn (bench/plots.py failed)" >&2

@@ -23,3 +23,13 @@ wait_for_ready() {
     sleep 0.05
   done
 }
+
+# Writes what the tracker is built from into OUT/tracker-version.txt, as bench/systems.sh does
+# for compare.sh and latency.sh: the commit, and whether src/ had uncommitted changes. The
+# figures (bench/plots.py) name it.
+record_version() {
+  local out=$1 n
+  n=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$n" = 0 ] || echo " plus uncommitted changes to $n file(s) in src/")" \
+    >"$out/tracker-version.txt"
+}

@@ -32,6 +32,10 @@ scripts/check-release-binary.sh
 step "Benchmark harness smoke: 2,000 messages through the raw pipe, the Kafka Streams reference and the tracker (correctness only)"
 MESSAGES=2000 SMOKE=1 bench/compare.sh
 
+step "Benchmark figures: each one drawn from the raw-file fixtures in bench/fixtures/plots"
+# matplotlib (PyPI, pinned in bench/requirements.txt) goes to target/venv on first use.
+python3 bench/test_plots.py
+
 step "Kubernetes artefacts, offline: Helm chart lint, render, schema validation, refusals"
 # helm (built from the Go module proxy) and kubernetes-validate (PyPI) go to target/tools on first use.
 scripts/helm-check.sh

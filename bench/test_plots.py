@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Draws every benchmark figure from the raw-file fixtures in bench/fixtures/plots, so that a
+plotting change that breaks on the scripts' raw formats fails the test suite (scripts/test.sh),
+without running a benchmark. Checks that each SVG is written, parses, carries its footer (commit,
+machine, command, run), has no date, and is byte-for-byte the same when drawn again (a rerun on
+the same data must not churn docs/img). Also runs bench/report.py as compare.sh and latency.sh
+call it, to check that the tables' hook draws the figures beside the docs page, and only then.
+
+    python3 bench/test_plots.py        # any python3: re-executes itself in target/venv
+"""
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import plots  # noqa: E402
+
+FIXTURES = plots.ROOT / "bench" / "fixtures" / "plots"
+CASES = {  # kind: (fixture run, the files it draws)
+    "compare": ("bench-compare-fixture", ["throughput.svg"]),
+    "receipts": ("bench-compare-receipts-fixture", ["throughput-receipts.svg"]),
+    "latency": ("bench-latency-fixture", ["latency.svg"]),
+    "soak": ("bench-soak-fixture", ["soak-memory.svg", "soak-rss-per-entry.svg"]),
+    "restore": ("bench-restore-fixture", ["restore.svg"]),
+}
+
+
+def svg_text(path):
+    """All text of the SVG, whitespace-normalised: the footer is wrapped over several <text> lines."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+    return " ".join(" ".join(root.itertext()).split())
+
+
+def draw(kind, out, run=None, command=None):
+    fixture, _ = CASES[kind]
+    with contextlib.redirect_stderr(io.StringIO()):  # its "wrote …" lines
+        plots.FIGURES[kind](str(run or FIXTURES / fixture), command or f"test command for {kind}", str(out))
+
+
+class Figures(unittest.TestCase):
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="plots-test-"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_every_figure_is_drawn_with_its_footer(self):
+        for kind, (fixture, files) in CASES.items():
+            with self.subTest(kind=kind):
+                draw(kind, self.tmp / kind)
+                for name in files:
+                    path = self.tmp / kind / name
+                    self.assertTrue(path.exists(), f"{path} not written")
+                    text = svg_text(path)
+                    version = (FIXTURES / fixture / "tracker-version.txt").read_text().strip()
+                    machine = (FIXTURES / fixture / "machine.txt").read_text().strip()
+                    for expected in (f"sms-tracker {version}", f"machine: {machine}",
+                                     f"command: test command for {kind}", f"target/bench/{fixture}"):
+                        self.assertIn(expected, text, f"{name}: footer")
+                    raw = path.read_text()
+                    self.assertNotIn("<dc:date>", raw, f"{name} has a date: it would change on every run")
+
+    def test_drawing_again_gives_the_same_bytes(self):
+        for kind, (_, files) in CASES.items():
+            with self.subTest(kind=kind):
+                draw(kind, self.tmp / "a")
+                draw(kind, self.tmp / "b")
+                for name in files:
+                    self.assertEqual((self.tmp / "a" / name).read_bytes(), (self.tmp / "b" / name).read_bytes(), name)
+
+    def test_figures_name_the_data_they_show(self):
+        """A few values of the fixtures must appear as labels (medians, percentiles, sizes)."""
+        draw("compare", self.tmp)
+        self.assertIn("203,620", svg_text(self.tmp / "throughput.svg"))  # tracker's median input records/s
+        draw("latency", self.tmp)
+        latency = svg_text(self.tmp / "latency.svg")
+        self.assertIn("sms-tracker: steady p50/p99/max 94/159/245 ms", latency)
+        self.assertIn("101,774 input records/s requested", latency)
+        self.assertIn("16,861 input records/s requested", latency)
+
+    def test_failed_runs_are_drawn_around(self):
+        """The scripts record a system that did not finish as {"failed": true} and nothing else:
+        the figures leave it out (and say so) instead of failing the benchmark's end."""
+        for kind, failed in (("compare", {"run": 4, "system": "kstreams", "failed": True}),
+                             ("latency", {"system": "kstreams", "rate": 50000, "failed": True})):
+            with self.subTest(kind=kind):
+                run = self.tmp / kind / CASES[kind][0]
+                shutil.copytree(FIXTURES / CASES[kind][0], run)
+                with open(run / "results.jsonl", "a") as results:
+                    results.write(json.dumps(failed) + "\n")
+                draw(kind, self.tmp / kind / "out", run=run)
+        self.assertIn("1 failed run(s) left out", svg_text(self.tmp / "compare" / "out" / "throughput.svg"))
+        self.assertIn("Kafka Streams: failed, no data", svg_text(self.tmp / "latency" / "out" / "latency.svg"))
+
+    def test_restore_draws_every_size_of_the_same_commit(self):
+        """restore.sh measures one size per run; the figure gathers the sibling runs of the same
+        commit (the latest per size) and leaves out other commits'."""
+        runs = self.tmp / "bench"
+        for name, messages, version in (("bench-restore-20260101-000001", 1000000, None),
+                                        ("bench-restore-20260101-000002", 300000, None),
+                                        ("bench-restore-20260101-000003", 100000, "commit other")):
+            shutil.copytree(FIXTURES / "bench-restore-fixture", runs / name)
+            result = json.loads((runs / name / "restore.json").read_text())
+            result["messages"] = result["open_entries"] = result["restored_records"] = messages  # test-made sizes
+            (runs / name / "restore.json").write_text(json.dumps(result))
+            if version:
+                (runs / name / "tracker-version.txt").write_text(version)
+        draw("restore", self.tmp / "out", run=runs / "bench-restore-20260101-000001")
+        text = svg_text(self.tmp / "out" / "restore.svg")
+        self.assertIn("2 state size(s)", text)
+        self.assertIn("bench-restore-20260101-000002, bench-restore-20260101-000001", text)
+        self.assertNotIn("000003", text)
+
+
+class ReportHook(unittest.TestCase):
+    """bench/report.py as compare.sh and latency.sh call it: figures beside the docs page it writes."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="plots-hook-"))
+        shutil.copy(plots.ROOT / "docs" / "BENCHMARKS.md", self.tmp / "BENCHMARKS.md")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def report(self, *args):
+        return subprocess.run([sys.executable, str(plots.ROOT / "bench" / "report.py"), *args],
+                              capture_output=True, text=True, cwd=plots.ROOT)
+
+    def test_compare_and_latency_draw_their_figures_next_to_the_docs(self):
+        run = FIXTURES / "bench-compare-fixture"
+        done = self.report("compare", "--results", str(run / "results.jsonl"), "--loadgen", str(run / "loadgen.json"),
+                           "--messages", "1000000", "--partitions", "8", "--runs", "3",
+                           "--docs", str(self.tmp / "BENCHMARKS.md"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("command: MESSAGES=1000000 PARTITIONS=8 RUNS=3 bench/compare.sh",
+                      svg_text(self.tmp / "img" / "throughput.svg"))
+        run = FIXTURES / "bench-latency-fixture"
+        done = self.report("latency", "--results", str(run / "results.jsonl"), "--rate", "101774",
+                           "--duration", "60", "--partitions", "8", "--docs", str(self.tmp / "BENCHMARKS.md"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("command: RATE=101774 DURATION=60 PARTITIONS=8 bench/latency.sh",
+                      svg_text(self.tmp / "img" / "latency.svg"))
+
+    def test_no_figures_without_docs(self):
+        """SMOKE=1 and WRITE_DOCS=0 pass an empty --docs: no table written, no figure drawn."""
+        run = FIXTURES / "bench-compare-fixture"
+        done = self.report("compare", "--results", str(run / "results.jsonl"), "--loadgen", str(run / "loadgen.json"),
+                           "--messages", "1000000", "--partitions", "8", "--runs", "3", "--docs", "")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertNotIn("wrote", done.stderr)
+        self.assertFalse((plots.ROOT / "img").exists())
+
+
+if __name__ == "__main__":
+    plots.ensure_venv()
+    unittest.main(verbosity=2)
