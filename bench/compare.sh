@@ -89,7 +89,7 @@ RECEIPTS="${RECEIPTS:-0}"
 if [ "$RECEIPTS" = 1 ]; then
   SYSTEMS="${SYSTEMS:-tracker tracker-receipts}"
 else
-  SYSTEMS="${SYSTEMS:-raw-pipe kstreams tracker}"
+  SYSTEMS="${SYSTEMS:-raw-pipe kstreams kstreams-tuned tracker}"
 fi
 # With RECEIPTS=1: how supplier-a writes its ids (hex in the submit response, decimal in the
 # receipt), on both sides; the tracker's delivery timeout; how long to wait for the outcomes.
@@ -122,7 +122,11 @@ log "building ($PROFILE) the binaries, examples raw_pipe and bench_probe, and th
 # shellcheck source=bench/systems.sh
 source bench/systems.sh
 # The Kafka Streams reference is only built when it runs in receipts mode (it does no receipts).
-if [ "$RECEIPTS" = 1 ] && [[ " $SYSTEMS " != *" kstreams "* ]]; then build_all "$PROFILE" nojava; else build_all "$PROFILE"; fi
+if [ "$RECEIPTS" = 1 ] && [[ " $SYSTEMS " != *" kstreams "* && " $SYSTEMS " != *" kstreams-tuned "* ]]; then
+  build_all "$PROFILE" nojava
+else
+  build_all "$PROFILE"
+fi
 PROBE="$BIN/examples/bench_probe --bootstrap-servers $BOOTSTRAP"
 
 SENT="$RUN.sent-messages"
@@ -251,5 +255,7 @@ if [ "$RECEIPTS" = 1 ]; then
 fi
 python3 bench/report.py compare --results "$OUT/results.jsonl" --loadgen "$OUT/loadgen.json" \
   --messages "$MESSAGES" --partitions "$PARTITIONS" --runs "$RUNS" --smoke "$SMOKE" \
-  --kstreams-threads "$KSTREAMS_THREADS" --kstreams-java-opts="$KSTREAMS_JAVA_OPTS" --profile "$PROFILE" \
+  --kstreams-threads "$KSTREAMS_THREADS" --kstreams-java-opts="$KSTREAMS_JAVA_OPTS" \
+  --kstreams-tuned-threads "$KSTREAMS_TUNED_THREADS" --kstreams-tuned-java-opts="$KSTREAMS_TUNED_JAVA_OPTS" \
+  --kstreams-tuned-args="$KSTREAMS_TUNED_ARGS" --profile "$PROFILE" \
   --docs "$([ "$SMOKE" = 1 ] || [ "${WRITE_DOCS:-1}" = 0 ] || echo docs/BENCHMARKS.md)"
