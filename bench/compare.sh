@@ -29,7 +29,9 @@
 #               completion, before SIGTERM; broker CPU = the broker's CPU time during the run;
 #               other CPU = all other CPU time used on the machine meanwhile (probe, other users);
 #   outputs     `bench_probe count` reads the output topic read_committed after the system stopped:
-#               records, SENT records, distinct keys with SENT, duplicates, tombstones.
+#               records, SENT records, distinct keys with SENT, duplicates, tombstones, and the
+#               bytes of keys and values; it also counts the records and bytes of the state
+#               changelog (tracker, raw pipe and kstreams-tuned: one store each).
 # Expected: raw pipe and tracker exactly MESSAGES SENT records, one per message. Kafka Streams
 # re-emits on updates and its append-only aggregate turns a duplicate response into a delete
 # (tombstone) downstream, so it is expected to show duplicates, tombstones and missing messages;
@@ -213,6 +215,21 @@ run_system() { # run-number system
   else
     stop_system "$SYSTEM_PID"; SYSTEM_PID=""
     $PROBE count --topic "$output" >"$prefix.count.json"
+    # What each system wrote to its state changelog, to show that the raw pipe does the tracker's
+    # work (bytes are uncompressed keys + values). The article's topology has three stores.
+    local changelog=""
+    case $system in
+      raw-pipe | tracker) changelog="$app-state-changelog" ;;
+      kstreams-tuned) changelog="$app-progress-changelog" ;;
+    esac
+    # (None with RAW_PIPE_ARGS="--work minimal".)
+    if [ -n "$changelog" ] && $PROBE count --topic "$changelog" >"$prefix.changelog-count.json" 2>/dev/null; then
+      python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+print(json.dumps({"changelog_records": c["records"], "changelog_bytes": c["key_bytes"] + c["value_bytes"]}))' \
+        "$prefix.changelog-count.json" >"$prefix.changelog.json"
+      extra+=("$prefix.changelog.json")
+    fi
   fi
   python3 - "$run" "$system" "$rss_kb" "$cpu" "$broker_cpu" "$load" "$busy0" "$busy" "$prefix.wait.json" \
     "$prefix.count.json" "${extra[@]}" >>"$OUT/results.jsonl" <<'PY'

@@ -170,6 +170,25 @@ def compare(args):
     out.append("")
     append_caution(out, rows, other_share)
 
+    written = {}
+    for r in rows:
+        if not r.get("failed") and "value_bytes" in r and r["system"] not in written:
+            written[r["system"]] = r
+    if written:
+        out.append("What each system wrote (first run of each; uncompressed keys + values, per message):")
+        out.append("")
+        out.append("| system | output bytes | changelog records | changelog bytes | total bytes |")
+        out.append("|---|---|---|---|---|")
+        for s, r in written.items():
+            output = (r["key_bytes"] + r["value_bytes"]) / n
+            if "changelog_bytes" in r:
+                log_records, log_bytes = r["changelog_records"] / n, r["changelog_bytes"] / n
+                out.append(f"| {NAMES.get(s, s)} | {output:.0f} | {log_records:.2f} | {log_bytes:.0f} | "
+                           f"{output + log_bytes:.0f} |")
+            else:
+                out.append(f"| {NAMES.get(s, s)} | {output:.0f} | – | – | {output:.0f} |")
+        out.append("")
+
     by = {}
     for r in rows:
         if not r.get("failed"):
