@@ -59,10 +59,12 @@ import org.apache.kafka.streams.state.Stores;
  * between the two inputs beyond Kafka Streams' own (max.task.idle.ms).
  *
  * <p>Flags as {@link Reference}'s, plus --cache true|false (record cache on the store, default
- * false: measured faster; its size is statestore.cache.max.bytes, via --property). Defaults set
- * here: exactly_once_v2, one stream thread per core, topology.optimization=all, producer lz4,
- * batch.size 262144, linger.ms 5, max.poll.records 5000, commit.interval.ms 100; each can be
- * overridden with --property k=v. bench/compare.sh and docs/BENCHMARKS.md say how they were chosen.
+ * false: with it the run took more CPU and much more memory; its size is
+ * statestore.cache.max.bytes, via --property). Defaults set here: exactly_once_v2, one stream
+ * thread per core, topology.optimization=all, producer lz4, batch.size 262144 (the default 16384
+ * cost a quarter more CPU), linger.ms 5 (the tracker's), max.poll.records 5000, commit.interval.ms
+ * 100 (the tracker's, so both have the same latency floor); each can be overridden with --property
+ * k=v. docs/BENCHMARKS.md gives the measurements behind each choice.
  */
 public final class Tuned {
     static final String STORE = "progress";
