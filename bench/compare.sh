@@ -10,7 +10,7 @@
 #   kstreams-tuned  bench/kstreams-reference (Tuned): Kafka Streams as a user would write the job
 #                   to be correct and fast — Processor API over both inputs, one persistent store
 #                   with its changelog, exactly one status per message; exactly_once_v2, one
-#                   stream thread per core, lz4, -Xmx512m (docs/BENCHMARKS.md says how each
+#                   stream thread per core, lz4, -Xmx256m (docs/BENCHMARKS.md says how each
 #                   setting was chosen). The peer the ratios are stated against;
 #   tracker         sms-tracker with its defaults.
 #
@@ -80,7 +80,7 @@
 # kstreams-tuned tracker"), SEED (42), SMOKE (0; 1 = MESSAGES 2000, PARTITIONS 2, debug build,
 # assert correctness only), BENCH_PROFILE (release; debug in SMOKE), KSTREAMS_THREADS (1),
 # KSTREAMS_JAVA_OPTS (none: JVM defaults), KSTREAMS_TUNED_THREADS (nproc), KSTREAMS_TUNED_JAVA_OPTS
-# (-Xmx512m), TRACKER_ARGS / KSTREAMS_ARGS / KSTREAMS_TUNED_ARGS / RAW_PIPE_ARGS (extra flags, e.g.
+# (-Xmx256m), TRACKER_ARGS / KSTREAMS_ARGS / KSTREAMS_TUNED_ARGS / RAW_PIPE_ARGS (extra flags, e.g.
 # RAW_PIPE_ARGS="--work minimal" for the pre-#13 pipe, KSTREAMS_TUNED_ARGS="--cache true
 # --property commit.interval.ms=200"), TIMEOUT (1800 s per
 # system), BENCH_HTTP_PORT (18093, the tracker's /metrics), WRITE_DOCS (1; 0 = leave the docs and

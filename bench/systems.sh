@@ -10,7 +10,7 @@ KSTREAMS_JAVA_OPTS="${KSTREAMS_JAVA_OPTS:-}"
 # kstreams-tuned (bench.reference.Tuned): one stream thread per core, and the smallest heap that
 # kept its throughput within 5 % (docs/BENCHMARKS.md, "The systems").
 KSTREAMS_TUNED_THREADS="${KSTREAMS_TUNED_THREADS:-$(nproc)}"
-KSTREAMS_TUNED_JAVA_OPTS="${KSTREAMS_TUNED_JAVA_OPTS:--Xmx512m}"
+KSTREAMS_TUNED_JAVA_OPTS="${KSTREAMS_TUNED_JAVA_OPTS:--Xmx256m}"
 # Extra arguments, e.g. TRACKER_ARGS="--kafka-property retry.backoff.ms=10" or
 # KSTREAMS_ARGS="--property cache.max.bytes.buffering=0" (word-split; no spaces inside values).
 TRACKER_ARGS="${TRACKER_ARGS:-}"
