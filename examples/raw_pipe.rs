@@ -448,7 +448,13 @@ fn thread_cpu() -> String {
         .filter_map(|task| task_cpu(&std::fs::read_to_string(task.path().join("stat")).ok()?))
         .collect();
     threads.sort_by(|a, b| b.1.total_cmp(&a.1));
-    threads.iter().map(|(name, cpu)| format!("{name} {cpu:.2}")).collect::<Vec<_>>().join(", ")
+    // librdkafka keeps a few idle threads; they would only clutter the line.
+    threads
+        .iter()
+        .filter(|(_, cpu)| *cpu > 0.0)
+        .map(|(name, cpu)| format!("{name} {cpu:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Set on SIGTERM or SIGINT.
