@@ -62,7 +62,7 @@ import org.apache.kafka.streams.state.Stores;
  * false: with it the run took more CPU and much more memory; its size is
  * statestore.cache.max.bytes, via --property). Defaults set here: exactly_once_v2, one stream
  * thread per core, topology.optimization=all, producer lz4, batch.size 262144 (the default 16384
- * cost a quarter more CPU), linger.ms 5 (the tracker's), max.poll.records 5000, commit.interval.ms
+ * cost more CPU), linger.ms 5 (the tracker's), max.poll.records 5000, commit.interval.ms
  * 100 (the tracker's, so both have the same latency floor); each can be overridden with --property
  * k=v. docs/BENCHMARKS.md gives the measurements behind each choice.
  */
