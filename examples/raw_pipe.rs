@@ -18,10 +18,10 @@
 //!   the tracker writes on the benchmark's input (measured: 1.02 changelog records per message,
 //!   ~63 bytes): it processes each partition's two inputs in timestamp order, so a message and
 //!   its responses almost always change its entry within one transaction, which writes only the
-//!   final marker. The pipe does not order its inputs (it reads sent-messages far ahead of
-//!   submit-responses), so it writes the record for the message's `sent-messages` record and none
-//!   for responses; writing one per changed key would double its changelog (2.0 records per
-//!   message, measured), more than the tracker does.
+//!   final marker. The pipe does not order its inputs, so a message and its responses rarely fall
+//!   into one of its transactions: writing one per changed key doubled its changelog (2.0 records
+//!   per message, measured), more than the tracker writes. So it writes the record for the
+//!   message's `sent-messages` record and none for responses.
 //!
 //! `--work minimal` is the pipe as it was before issue #13: a `{"id":…,"status":"SENT"}` record per
 //! message and no changelog (responses consumed and committed, not parsed), to show what the bytes
