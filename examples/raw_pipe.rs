@@ -2,25 +2,23 @@
 //! that writes what the tracker writes, with the tracker's Kafka settings, and no state and almost
 //! no logic.
 //!
-//! It consumes both input topics in one consumer group and, by default (`--work equal`), produces
-//! the same bytes per input record as the tracker does on the benchmark's input:
+//! It consumes both input topics in one consumer group and, by default (`--work equal`), writes
+//! what the tracker writes on the benchmark's input (docs/BENCHMARKS.md compares the bytes):
 //!
 //! - for every `sent-messages` record, a status record rendered by the tracker's own
 //!   `render_status` (the WholeMessage passed through with `status`, `statusDescription`, `parts`
 //!   and `statusUpdatedAt` set) to the output topic, same key and partition number. Without state
-//!   the pipe cannot know a message's parts, so `parts` names one accepted part: the tracker's
-//!   statuses carry one entry per part, and docs/BENCHMARKS.md gives the measured bytes per
-//!   message of both;
+//!   the pipe cannot know a message's parts, so `parts` names one accepted part, where the
+//!   tracker's name every part: the pipe writes a little less, never more;
 //! - for every message, a changelog record to a compacted changelog topic (`--changelog-topic`,
 //!   created like the tracker's), the way the tracker's sink writes its changelog: the latest
 //!   value per key per transaction, produced at commit, before the offsets. The value is the
-//!   tracker's terminal marker for a SENT message, encoded by its `snapshot::encode`. That is what
-//!   the tracker writes on the benchmark's input (measured: 1.02 changelog records per message,
-//!   ~63 bytes): it processes each partition's two inputs in timestamp order, so a message and
-//!   its responses almost always change its entry within one transaction, which writes only the
-//!   final marker. The pipe does not order its inputs, so a message and its responses rarely fall
-//!   into one of its transactions: writing one per changed key doubled its changelog (2.0 records
-//!   per message, measured), more than the tracker writes. So it writes the record for the
+//!   tracker's terminal marker for a SENT message, encoded by its `snapshot::encode`, because that
+//!   is what the tracker writes there: it processes each partition's two inputs in timestamp
+//!   order, so a message and its responses almost always change its entry within one
+//!   transaction, which then writes only the final marker. The pipe does not order its inputs, so
+//!   a message and its responses rarely fall into one of its transactions, and a record per
+//!   changed key would write about twice what the tracker does: it writes the record for the
 //!   message's `sent-messages` record and none for responses.
 //!
 //! `--work minimal` is the pipe as it was before issue #13: a `{"id":…,"status":"SENT"}` record per
