@@ -4,7 +4,8 @@
 #   bench/latency.sh                          # RATE = half the tracker's rate from the last compare.sh
 #   RATE=20000 DURATION=60 PARTITIONS=8 SYSTEMS="tracker kstreams" bench/latency.sh
 #
-# For each entry of SYSTEMS ("system" or "system:rate"; systems: raw-pipe, tracker, kstreams): create <run>-<system>.sent-messages /
+# For each entry of SYSTEMS ("system" or "system:rate"; systems: raw-pipe, tracker, kstreams,
+# kstreams-tuned — bench/systems.sh starts them as bench/compare.sh does): create <run>-<system>.sent-messages /
 # .submit-responses / .output with PARTITIONS partitions, start the system (fresh group), wait
 # until it is ready (tracker /readyz, Kafka Streams RUNNING), start `bench_probe latency` on the
 # output topic, and run `sms-loadgen --rate R` for about DURATION seconds (R × DURATION / 2.37

@@ -7,6 +7,10 @@
 KSREF_CP="target/kstreams-reference/kstreams-reference.jar:target/kstreams-reference/lib/*"
 KSTREAMS_THREADS="${KSTREAMS_THREADS:-1}"
 KSTREAMS_JAVA_OPTS="${KSTREAMS_JAVA_OPTS:-}"
+# kstreams-tuned (bench.reference.Tuned): one stream thread per core, and the smallest heap that
+# kept its throughput within 5 % (docs/BENCHMARKS.md, "The systems").
+KSTREAMS_TUNED_THREADS="${KSTREAMS_TUNED_THREADS:-$(nproc)}"
+KSTREAMS_TUNED_JAVA_OPTS="${KSTREAMS_TUNED_JAVA_OPTS:--Xmx256m}"
 # Extra arguments, e.g. TRACKER_ARGS="--kafka-property retry.backoff.ms=10" or
 # KSTREAMS_ARGS="--property cache.max.bytes.buffering=0" (word-split; no spaces inside values).
 TRACKER_ARGS="${TRACKER_ARGS:-}"
@@ -14,6 +18,7 @@ TRACKER_ARGS="${TRACKER_ARGS:-}"
 # (the measured PID, RSS and CPU are then the wrapper's).
 TRACKER_WRAPPER="${TRACKER_WRAPPER:-}"
 KSTREAMS_ARGS="${KSTREAMS_ARGS:-}"
+KSTREAMS_TUNED_ARGS="${KSTREAMS_TUNED_ARGS:-}"
 RAW_PIPE_ARGS="${RAW_PIPE_ARGS:-}"
 CLK_TCK=$(getconf CLK_TCK)
 SYSTEM_PID=""
@@ -56,6 +61,12 @@ start_system() {
         --application-id "$app" --sent-topic "$sent" --responses-topic "$responses" --output-topic "$output" \
         --state-dir "$OUT/kstreams-state" --threads "$KSTREAMS_THREADS" $KSTREAMS_ARGS >"$log" 2>&1 &
       ;;
+    kstreams-tuned)
+      # shellcheck disable=SC2086
+      java $KSTREAMS_TUNED_JAVA_OPTS -cp "$KSREF_CP" bench.reference.Tuned --bootstrap-servers "$BOOTSTRAP" \
+        --application-id "$app" --sent-topic "$sent" --responses-topic "$responses" --output-topic "$output" \
+        --state-dir "$OUT/kstreams-state" --threads "$KSTREAMS_TUNED_THREADS" $KSTREAMS_TUNED_ARGS >"$log" 2>&1 &
+      ;;
     tracker)
       # shellcheck disable=SC2086
       $TRACKER_WRAPPER "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id bench-0 \
@@ -84,7 +95,7 @@ wait_ready() {
   local system=$1 log=$2 deadline=$((SECONDS + 120))
   until case $system in
       tracker | tracker-receipts) curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 ;;
-      kstreams) grep -q "^state RUNNING" "$log" ;;
+      kstreams | kstreams-tuned) grep -q "^state RUNNING" "$log" ;;
       *) true ;;
     esac; do
     kill -0 "$SYSTEM_PID" 2>/dev/null || { echo "$system exited:" >&2; tail -n 30 "$log" >&2; exit 1; }

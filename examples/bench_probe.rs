@@ -14,7 +14,8 @@
 //!   offsets are read before the ends, so a transaction committed in between only makes the check
 //!   stricter. Reports seconds since T of that moment (`drained_s`).
 //! - `count --topic O` — reads O read_committed from the beginning to its end and counts records,
-//!   tombstones, `"status":"SENT"` records, distinct keys with SENT and the duplicates. With
+//!   tombstones, `"status":"SENT"` records, distinct keys with SENT and the duplicates, and the
+//!   bytes of all keys and values (uncompressed). With
 //!   `--by-status` also records per status and, for the delivery outcomes (DELIVERED,
 //!   UNDELIVERED, DELIVERY_UNKNOWN), distinct keys per outcome, duplicate outcome records, keys
 //!   with more than one outcome and keys whose first outcome came before their SENT (a key's
@@ -409,9 +410,12 @@ fn count(bootstrap: &str, topic: &str) -> Result<serde_json::Value> {
     let consumer = plain_consumer(bootstrap, "bench-probe")?;
     let ends = assign_all(&consumer, &[topic])?;
     let (mut records, mut tombstones, mut sent, mut other) = (0u64, 0u64, 0u64, 0u64);
+    let (mut key_bytes, mut value_bytes) = (0u64, 0u64);
     let mut sent_per_key: HashMap<Vec<u8>, u32> = HashMap::new();
     read_to_end(&consumer, &ends, |message| {
         records += 1;
+        key_bytes += message.key().map_or(0, |k| k.len() as u64);
+        value_bytes += message.payload().map_or(0, |v| v.len() as u64);
         match message.payload() {
             None => tombstones += 1,
             Some(value) if is_sent(value) => {
@@ -431,6 +435,8 @@ fn count(bootstrap: &str, topic: &str) -> Result<serde_json::Value> {
         "distinct_sent_keys": distinct,
         "duplicate_sent_records": sent - distinct,
         "keys_with_duplicates": sent_per_key.values().filter(|n| **n > 1).count(),
+        "key_bytes": key_bytes,
+        "value_bytes": value_bytes,
     }))
 }
 
