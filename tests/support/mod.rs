@@ -444,7 +444,18 @@ fn thread_stacks(pid: u32) -> String {
     let Ok(output) = output else { return "(gdb not available)".into() };
     let text = String::from_utf8_lossy(&output.stdout);
     let wanted = ["Thread ", "sms_tracker", "rd_kafka", "rdkafka", "actix"];
-    text.lines().filter(|line| wanted.iter().any(|w| line.contains(w))).take(150).collect::<Vec<_>>().join("\n")
+    // librdkafka's own threads (dozens, one per client and broker) only wait for I/O: the
+    // tracker's threads come first, or the limit would cut them off.
+    let mut own = Vec::new();
+    let mut librdkafka = Vec::new();
+    let mut in_librdkafka_thread = false;
+    for line in text.lines().filter(|line| wanted.iter().any(|w| line.contains(w))) {
+        if line.starts_with("Thread ") {
+            in_librdkafka_thread = line.contains("\"rdk:");
+        }
+        if in_librdkafka_thread { librdkafka.push(line) } else { own.push(line) }
+    }
+    own.into_iter().chain(librdkafka).take(300).collect::<Vec<_>>().join("\n")
 }
 
 /// The last `lines` lines of a tracker log that tell what happened, without librdkafka's
