@@ -99,7 +99,7 @@ class Figures(unittest.TestCase):
                     results.write(json.dumps(failed) + "\n")
                 draw(kind, self.tmp / kind / "out", run=run)
         self.assertIn("1 failed run(s) left out", svg_text(self.tmp / "compare" / "out" / "throughput.svg"))
-        self.assertIn("Kafka Streams: failed, no data", svg_text(self.tmp / "latency" / "out" / "latency.svg"))
+        self.assertIn("Kafka Streams (article): failed, no data", svg_text(self.tmp / "latency" / "out" / "latency.svg"))
 
     def test_restore_draws_every_size_of_the_same_commit(self):
         """restore.sh measures one size per run; the figure gathers the sibling runs of the same
