@@ -1,13 +1,10 @@
 package bench.reference;
 
-import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
-import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
@@ -16,7 +13,6 @@ import org.apache.kafka.streams.kstream.Grouped;
 import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
-import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 
 /**
  * The Kafka Streams topology of "Making of Message Gateway with Kafka - Part 4", unchanged:
@@ -105,29 +101,7 @@ public final class Reference {
 
         Topology topology = topology(sentTopic, responsesTopic, outputTopic);
         System.out.println(topology.describe());
-        KafkaStreams streams = new KafkaStreams(topology, props);
-        CountDownLatch stopped = new CountDownLatch(1);
-        int[] exitCode = {0};
-        streams.setStateListener((newState, oldState) -> {
-            System.out.println("state " + newState);
-            System.out.flush();
-            if (newState == KafkaStreams.State.ERROR || newState == KafkaStreams.State.NOT_RUNNING) {
-                stopped.countDown();
-            }
-        });
-        streams.setUncaughtExceptionHandler(error -> {
-            System.err.println("fatal: " + error);
-            error.printStackTrace();
-            exitCode[0] = 1;
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-        });
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            streams.close(Duration.ofSeconds(30));
-            stopped.countDown();
-        }, "shutdown"));
-        streams.start();
-        stopped.await();
-        System.exit(exitCode[0]);
+        Runner.run(topology, props);
     }
 
     private static String option(Map<String, String> flags, String name, String fallback) {

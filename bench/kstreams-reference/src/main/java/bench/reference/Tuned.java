@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -14,14 +13,11 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
-import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -286,28 +282,6 @@ public final class Tuned {
                 Boolean.parseBoolean(flags.getOrDefault("cache", "false")));
         System.out.println(topology.describe());
         System.out.println("properties " + props);
-        KafkaStreams streams = new KafkaStreams(topology, props);
-        CountDownLatch stopped = new CountDownLatch(1);
-        int[] exitCode = {0};
-        streams.setStateListener((newState, oldState) -> {
-            System.out.println("state " + newState);
-            System.out.flush();
-            if (newState == KafkaStreams.State.ERROR || newState == KafkaStreams.State.NOT_RUNNING) {
-                stopped.countDown();
-            }
-        });
-        streams.setUncaughtExceptionHandler(error -> {
-            System.err.println("fatal: " + error);
-            error.printStackTrace();
-            exitCode[0] = 1;
-            return StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-        });
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            streams.close(Duration.ofSeconds(30));
-            stopped.countDown();
-        }, "shutdown"));
-        streams.start();
-        stopped.await();
-        System.exit(exitCode[0]);
+        Runner.run(topology, props);
     }
 }
