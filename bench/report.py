@@ -551,10 +551,12 @@ def main():
 def plot(args):
     """The run's figures next to the docs page (bench/plots.py; matplotlib in target/venv). A
     failure is reported, not fatal: the table is written and the raw files are kept."""
+    systems = os.environ.get("SYSTEMS", "")
+    prefix = f'SYSTEMS="{systems}" ' if systems else ""
     if args.mode == "latency":
-        command = f"RATE={args.rate} DURATION={args.duration} PARTITIONS={args.partitions} bench/latency.sh"
+        command = f"{prefix}RATE={args.rate} DURATION={args.duration} PARTITIONS={args.partitions} bench/latency.sh"
     else:
-        command = (f"MESSAGES={args.messages} PARTITIONS={args.partitions} RUNS={args.runs}"
+        command = (f"{prefix}MESSAGES={args.messages} PARTITIONS={args.partitions} RUNS={args.runs}"
                    f"{' RECEIPTS=1' if args.mode == 'receipts' else ''} bench/compare.sh")
     done = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "plots.py"), args.mode,
                            "--run", os.path.dirname(args.results), "--command", command,
