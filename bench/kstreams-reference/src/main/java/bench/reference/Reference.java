@@ -1,6 +1,5 @@
 package bench.reference;
 
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.common.serialization.Serde;
@@ -62,25 +61,12 @@ public final class Reference {
     }
 
     public static void main(String[] args) throws InterruptedException {
-        Map<String, String> flags = new HashMap<>();
-        Properties extra = new Properties();
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (flag.equals("--help") || flag.equals("-h")) {
-                System.out.println("see the class comment of bench.reference.Reference (bench/kstreams-reference)");
-                return;
-            }
-            if (i + 1 >= args.length || !flag.startsWith("--")) {
-                throw new IllegalArgumentException("expected --flag value, got " + flag);
-            }
-            String value = args[++i];
-            if (flag.equals("--property")) {
-                int eq = value.indexOf('=');
-                extra.put(value.substring(0, eq), value.substring(eq + 1));
-            } else {
-                flags.put(flag.substring(2), value);
-            }
+        Runner.Flags parsed = Runner.parse(args, "bench.reference.Reference");
+        if (parsed == null) {
+            return;
         }
+        Map<String, String> flags = parsed.values();
+        Properties extra = parsed.extra();
         String bootstrap = option(flags, "bootstrap-servers", "localhost:9092");
         String applicationId = option(flags, "application-id", "kstreams-reference");
         String sentTopic = option(flags, "sent-topic", "sent-messages");

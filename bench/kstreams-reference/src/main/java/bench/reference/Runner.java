@@ -1,6 +1,8 @@
 package bench.reference;
 
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import org.apache.kafka.streams.KafkaStreams;
@@ -14,6 +16,33 @@ import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler;
  */
 final class Runner {
     private Runner() {}
+
+    /** The command line of both mains: `--name value` pairs, and `--property key=value` (repeatable). */
+    record Flags(Map<String, String> values, Properties extra) {}
+
+    /** Parses the command line; null after printing help for `--help`. */
+    static Flags parse(String[] args, String mainClass) {
+        Map<String, String> values = new HashMap<>();
+        Properties extra = new Properties();
+        for (int i = 0; i < args.length; i++) {
+            String flag = args[i];
+            if (flag.equals("--help") || flag.equals("-h")) {
+                System.out.println("see the class comment of " + mainClass + " (bench/kstreams-reference)");
+                return null;
+            }
+            if (i + 1 >= args.length || !flag.startsWith("--")) {
+                throw new IllegalArgumentException("expected --flag value, got " + flag);
+            }
+            String value = args[++i];
+            if (flag.equals("--property")) {
+                int eq = value.indexOf('=');
+                extra.put(value.substring(0, eq), value.substring(eq + 1));
+            } else {
+                values.put(flag.substring(2), value);
+            }
+        }
+        return new Flags(values, extra);
+    }
 
     static void run(Topology topology, Properties props) throws InterruptedException {
         KafkaStreams streams = new KafkaStreams(topology, props);

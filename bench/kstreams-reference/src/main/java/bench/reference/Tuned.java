@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
@@ -238,25 +237,12 @@ public final class Tuned {
     }
 
     public static void main(String[] args) throws InterruptedException {
-        Map<String, String> flags = new HashMap<>();
-        Properties extra = new Properties();
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (flag.equals("--help") || flag.equals("-h")) {
-                System.out.println("see the class comment of bench.reference.Tuned (bench/kstreams-reference)");
-                return;
-            }
-            if (i + 1 >= args.length || !flag.startsWith("--")) {
-                throw new IllegalArgumentException("expected --flag value, got " + flag);
-            }
-            String value = args[++i];
-            if (flag.equals("--property")) {
-                int eq = value.indexOf('=');
-                extra.put(value.substring(0, eq), value.substring(eq + 1));
-            } else {
-                flags.put(flag.substring(2), value);
-            }
+        Runner.Flags parsed = Runner.parse(args, "bench.reference.Tuned");
+        if (parsed == null) {
+            return;
         }
+        Map<String, String> flags = parsed.values();
+        Properties extra = parsed.extra();
         String stateDir = flags.get("state-dir");
         Properties props = new Properties();
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, flags.getOrDefault("application-id", "kstreams-tuned"));
