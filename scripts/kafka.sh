@@ -25,8 +25,8 @@
 #   scripts/kafka.sh cluster-coordinator TXID
 #                                       print the node id of TXID's transaction coordinator
 #
-# Node N listens for clients on localhost:$((KAFKA_CLUSTER_PORT_BASE + N)) (default 39091-39093)
-# and for the quorum on localhost:$((KAFKA_CLUSTER_CONTROLLER_PORT_BASE + N)) (39191-39193).
+# Node N listens for clients on localhost:$((KAFKA_CLUSTER_PORT_BASE + N)) (default 23091-23093)
+# and for the quorum on localhost:$((KAFKA_CLUSTER_CONTROLLER_PORT_BASE + N)) (23191-23193).
 # Each node is broker and controller in one process (combined mode): the usual layout of a small
 # cluster, and three JVMs instead of six on a 2-core machine. Killing the active controller
 # therefore also kills a broker; the quorum of the other two elects a new leader. Topics default
@@ -111,8 +111,11 @@ start() {
 # --- The 3-node cluster (see the header) ---
 
 CLUSTER_NODES=(1 2 3)
-CLUSTER_PORT_BASE="${KAFKA_CLUSTER_PORT_BASE:-39090}"
-CLUSTER_CONTROLLER_PORT_BASE="${KAFKA_CLUSTER_CONTROLLER_PORT_BASE:-39190}"
+# Below Linux's ephemeral range (32768-60999): a fixed port inside it can already be the local end
+# of some outgoing connection (the nodes' own connections to each other's quorum ports, while
+# they start), and the node then fails to bind.
+CLUSTER_PORT_BASE="${KAFKA_CLUSTER_PORT_BASE:-23090}"
+CLUSTER_CONTROLLER_PORT_BASE="${KAFKA_CLUSTER_CONTROLLER_PORT_BASE:-23190}"
 CLUSTER_DIR="$KAFKA_HOME/cluster-$CLUSTER_PORT_BASE"
 
 cluster_bootstrap() {

@@ -14,8 +14,8 @@ use super::{DEADLINE, Scenario, Tracker, admin, bootstrap, wait_for};
 
 /// The cluster's client ports are `PORT_BASE + node` (nodes 1-3), its quorum's
 /// `CONTROLLER_PORT_BASE + node`.
-pub const PORT_BASE: u16 = 39090;
-pub const CONTROLLER_PORT_BASE: u16 = 39190;
+pub const PORT_BASE: u16 = 23090;
+pub const CONTROLLER_PORT_BASE: u16 = 23190;
 pub const NODES: [i32; 3] = [1, 2, 3];
 
 /// A node restart, or the failover after a kill, on a loaded 2-core machine.
