@@ -23,7 +23,7 @@ LAYERS = [
     {"config", "telemetry", "health"},
     {"kafka"},
     {"pipeline", "faults"},
-    {"http"},
+    {"http", "api"},
     {"app"},
     {"cli"},
 ]

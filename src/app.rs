@@ -13,6 +13,10 @@ use rdkafka::consumer::Consumer;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
+use actix_web::dev::ServerHandle;
+
+use crate::api::Api;
+use crate::api::auth::Token;
 use crate::config::Config;
 use crate::faults::Faults;
 use crate::health::Health;
@@ -48,8 +52,21 @@ pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Futu
     let server_handle = server.handle();
     actix_rt::spawn(server);
 
-    let result = match RunningPipeline::start(&config, partitions, &faults, metrics, health.clone()).await {
-        Ok(pipeline) => pipeline.until_stopped(shutdown, &health, config.shutdown_timeout()).await,
+    let api = ApiListener::bind(&config)?;
+
+    let result = match RunningPipeline::start(&config, partitions, &faults, metrics.clone(), health.clone()).await {
+        Ok(pipeline) => match api.map(|api| api.serve(pipeline.router.clone(), metrics)).transpose() {
+            Ok(api_handle) => {
+                let result = pipeline.until_stopped(shutdown, &health, config.shutdown_timeout()).await;
+                if let Some(api_handle) = api_handle {
+                    api_handle.stop(true).await;
+                }
+                result
+            }
+            Err(error) => {
+                pipeline.until_stopped(std::future::ready(()), &health, config.shutdown_timeout()).await.and(Err(error))
+            }
+        },
         Err(error) => Err(error),
     };
     server_handle.stop(true).await;
@@ -59,8 +76,55 @@ pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Futu
     result
 }
 
+/// The lookup API's socket and settings, ready before the pipeline starts: a bad token file or a
+/// taken port fails the start before the instance joins the group.
+struct ApiListener {
+    listener: std::net::TcpListener,
+    token: Option<Token>,
+    reveal_content: bool,
+    instance: String,
+    retention_seconds: u64,
+}
+
+impl ApiListener {
+    fn bind(config: &Config) -> anyhow::Result<Option<Self>> {
+        let Some(listen) = config.api_listen else { return Ok(None) };
+        let token = config.api_token_file.as_deref().map(Token::from_file).transpose()?;
+        if token.is_none() {
+            tracing::warn!(address = %listen, "The lookup API needs no token (no --api-token-file): anyone who reaches it can look messages up");
+        }
+        let listener = crate::api::bind(listen).with_context(|| format!("cannot listen on {listen} (--api-listen)"))?;
+        Ok(Some(Self {
+            listener,
+            token,
+            reveal_content: config.api_reveal_content,
+            instance: config.instance_name(),
+            retention_seconds: config.retention_seconds,
+        }))
+    }
+
+    fn serve(self, router: Addr<Router>, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
+        let api = Api {
+            router,
+            token: self.token,
+            reveal_content: self.reveal_content,
+            instance: self.instance,
+            retention_seconds: self.retention_seconds,
+            metrics,
+        };
+        let authenticated = api.token.is_some();
+        let (server, bound) = crate::api::serve(self.listener, api).context("cannot serve the lookup API")?;
+        tracing::info!(address = %bound, authenticated, reveal_content = self.reveal_content, "Serving the lookup API");
+        let handle = server.handle();
+        actix_rt::spawn(server);
+        Ok(handle)
+    }
+}
+
 /// The started pipeline: its threads, and how to tell it to stop and learn that it stopped.
 struct RunningPipeline {
+    /// Where lookups go.
+    router: Addr<Router>,
     source: Sender<SourceCommand>,
     source_done: oneshot::Receiver<Result<(), PipelineError>>,
     failures: UnboundedReceiver<PipelineError>,
@@ -137,7 +201,7 @@ impl RunningPipeline {
 
         let source = Source {
             consumer,
-            router,
+            router: router.clone(),
             topics,
             group: config.application_id.clone(),
             max_batch: config.max_batch_records.max(1),
@@ -151,7 +215,7 @@ impl RunningPipeline {
         })?;
         let mut threads = workers;
         threads.push(sink_thread);
-        Ok(Self { source: source_tx, source_done, failures: failures_rx, threads })
+        Ok(Self { router, source: source_tx, source_done, failures: failures_rx, threads })
     }
 
     /// Waits for the shutdown signal, a reported failure or the source's end; then stops the

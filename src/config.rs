@@ -4,6 +4,7 @@
 //! tracker without templating a command line.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -75,6 +76,21 @@ pub struct Config {
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
     #[arg(long, env = "SMS_TRACKER_HTTP_LISTEN", default_value = "0.0.0.0:8080")]
     pub http_listen: SocketAddr,
+
+    /// Address of the lookup API (`GET /v1/messages/{id}`); off unless given. Its own listener,
+    /// apart from --http-listen, because it serves personal data and the probes must not.
+    #[arg(long, env = "SMS_TRACKER_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+
+    /// File holding the bearer token every /v1 request must carry (read once at start, surrounding
+    /// whitespace ignored). Without it the API answers anyone who can reach --api-listen.
+    #[arg(long, env = "SMS_TRACKER_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+
+    /// Show the WholeMessage's `text` and `recipient` in lookups; masked by default, since the
+    /// people asking rarely need them.
+    #[arg(long, env = "SMS_TRACKER_API_REVEAL_CONTENT")]
+    pub api_reveal_content: bool,
 
     /// How often the open transaction is committed; bounds the latency of published statuses.
     #[arg(long, env = "SMS_TRACKER_COMMIT_INTERVAL_MS", default_value_t = 100)]
@@ -312,6 +328,16 @@ mod tests {
     }
 
     #[test]
+    fn the_api_is_off_and_content_masked_unless_asked_for() {
+        let config = Config::try_parse_from(["sms-tracker"]).unwrap();
+        assert_eq!((config.api_listen, config.api_token_file.as_ref(), config.api_reveal_content), (None, None, false));
+        let config =
+            Config::try_parse_from(["sms-tracker", "--api-listen", "127.0.0.1:8081", "--api-reveal-content"]).unwrap();
+        assert_eq!(config.api_listen, Some("127.0.0.1:8081".parse().unwrap()));
+        assert!(config.api_reveal_content);
+    }
+
+    #[test]
     fn a_gateway_that_retries_nothing_can_say_so() {
         for none in ["none", "NONE", ""] {
             let config = Config::try_parse_from(["sms-tracker", "--retryable-command-statuses", none]).unwrap();
@@ -334,6 +360,7 @@ mod tests {
                 "--delivery-timeout-seconds",
                 "--commit-interval-ms",
                 "--http-listen",
+                "--api-listen",
             ] {
                 let _ = Config::try_parse_from(["sms-tracker", flag, value.as_str()]);
             }

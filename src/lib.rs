@@ -27,12 +27,15 @@
 //!    [`pipeline::receipt_intake`] re-keys the gateway's receipts by supplier id, and
 //!    [`pipeline::receipt_join`] joins them to the accepted parts and sends them on to their
 //!    message's partition (README "Delivery receipts").
-//! 5. [`http`] — `/metrics`, `/healthz`, `/readyz`; [`app`] — wiring and lifecycle:
+//! 5. [`http`] — `/metrics`, `/healthz`, `/readyz`; [`api`] — the lookup API on its own listener
+//!    (`GET /v1/messages/{id}`, answered by the owning partition actor through the router, the
+//!    view built by [`domain::view`], content masked by [`domain::masking`]); [`app`] — wiring and lifecycle:
 //!    [`app::run`]; [`cli`] — what the binaries do around it (logging, signals, exit code).
 //!
 //! [`faults`] is inert unless built with the `fault-injection` feature (tests only).
 
 pub mod allocator;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub processing_lag_seconds: Histogram,
     pub consumer_lag_records: IntGaugeVec,
     unmatched_delivery_reports: IntCounterVec,
+    api_requests: IntCounterVec,
+    api_request_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -157,6 +159,17 @@ impl Metrics {
                  time, by supplier (a wrong --delivery-id-format is the usual cause).",
                 &["supplier"],
             ),
+            api_requests: r.counter_vec(
+                "sms_tracker_api_requests_total",
+                "Requests to the lookup API (--api-listen), by route and HTTP status code.",
+                &["route", "code"],
+            ),
+            api_request_seconds: r.histogram_vec(
+                "sms_tracker_api_request_duration_seconds",
+                "Time to answer a request to the lookup API, by route.",
+                &["route"],
+                &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
+            ),
             registry,
         }
     }
@@ -231,6 +244,13 @@ impl Metrics {
     /// supplier usually means its id format is configured wrong.
     pub fn unmatched_receipt(&self, supplier: &str) {
         self.unmatched_delivery_reports.with_label_values(&[supplier]).inc();
+    }
+
+    /// One answered API request. `route` is one of a fixed few names, never the path: the path
+    /// holds message ids.
+    pub fn api_request(&self, route: &str, code: u16, seconds: f64) {
+        self.api_requests.with_label_values(&[route, code.to_string().as_str()]).inc();
+        self.api_request_seconds.with_label_values(&[route]).observe(seconds);
     }
 
     /// Replaces the consumer lag series with librdkafka's latest view of the assigned partitions

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod delivery;
 pub mod input_topic;
+pub mod masking;
 pub mod output;
 pub mod receipt;
 pub mod receipt_join;
@@ -12,6 +13,7 @@ pub mod smpp;
 pub mod snapshot;
 pub mod state;
 pub mod supplier_id;
+pub mod view;
 pub mod wire;
 
 pub use delivery::{DeliveryPolicy, MatchedReceipt, PartReceipt, ReceiptOutcome, ReceiptParts};

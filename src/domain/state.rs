@@ -154,7 +154,7 @@ pub enum PartOutcome {
 }
 
 impl PartOutcome {
-    fn command_status(&self) -> Option<u32> {
+    pub(super) fn command_status(&self) -> Option<u32> {
         match self {
             PartOutcome::NoResponse => None,
             PartOutcome::Retrying(status) | PartOutcome::Rejected(status) => Some(*status),
@@ -191,7 +191,7 @@ impl OpenMessage {
 }
 
 impl Entry {
-    fn deadline(&self, policy: &Policy) -> i64 {
+    pub(super) fn deadline(&self, policy: &Policy) -> i64 {
         match self {
             Entry::Open(open) => open.deadline(policy),
             Entry::Closed { at_ms, .. } => at_ms.saturating_add(policy.retention_ms),

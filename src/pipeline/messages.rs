@@ -3,6 +3,7 @@
 use actix::Message;
 use rdkafka::error::KafkaError;
 
+use crate::domain::view::MessageView;
 use crate::domain::{InputTopic, Status};
 use crate::kafka::records::{Destination, InputRecord, OutputRecord};
 use crate::kafka::transaction::TransactionError;
@@ -56,6 +57,43 @@ pub struct Process(pub Vec<InputRecord>);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Stop;
+
+/// API → router: what the partition owning `id` (by the gateway's partitioner) holds of it.
+#[derive(Message)]
+#[rtype(result = "LookupAnswer")]
+pub struct Lookup {
+    pub id: String,
+}
+
+/// Router → partition actor: what the state holds of `id`. Queued behind the records dispatched
+/// before it, so the answer includes every record the source handed over until then.
+#[derive(Message)]
+#[rtype(result = "Answer")]
+pub struct Query {
+    pub id: String,
+}
+
+/// The answer to a [`Lookup`]: the id's partition, and what this instance can say about it.
+#[derive(Debug)]
+pub struct LookupAnswer {
+    pub partition: i32,
+    pub answer: Answer,
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Found(Box<MessageView>),
+    /// No state: never seen, or purged after its retention.
+    Unknown,
+    /// Assigned here, its state not restored yet.
+    Restoring,
+    /// Assigned here, its state unreadable: nothing of it is processed (README "Guarantees").
+    FailedClosed,
+    /// Not assigned to this instance (another one owns it, or a rebalance is under way).
+    NotAssigned,
+    /// Its actor has stopped (the pipeline is stopping or failed).
+    Stopped,
+}
 
 /// Partition actor → sink: outputs of one processed batch of a partition, and the input offsets
 /// they account for.

@@ -6,13 +6,14 @@ use std::time::{Duration, SystemTime};
 use actix::prelude::*;
 
 use super::context::StageContext;
-use super::messages::{Process, SinkBatch, Stop};
+use super::messages::{Answer, Process, Query, SinkBatch, Stop};
 use super::rate_limit::RateLimitedWarning;
 use super::restoring::{self, RestoreEnd};
 use super::stream_clock::StreamClock;
 use crate::domain::output::render_status;
 use crate::domain::receipt_join::{IndexEntry, parse_matched_receipt};
 use crate::domain::supplier_id::{canonical_response_id, partition_for, receipt_key};
+use crate::domain::view::view;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{
     AcceptedPart, InputTopic, OrphanPart, Outcome, PartitionState, RecordError, RecordErrorKind, RecordMeta, Status,
@@ -306,6 +307,23 @@ impl Handler<Process> for PartitionActor {
         Box::pin(async move {
             if delivered.await.is_err() {
                 tracing::error!("Sink stopped while partitions were still processing");
+            }
+        })
+    }
+}
+
+impl Handler<Query> for PartitionActor {
+    type Result = MessageResult<Query>;
+
+    fn handle(&mut self, Query { id }: Query, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(if self.failed_closed {
+            Answer::FailedClosed
+        } else if !self.restored {
+            Answer::Restoring
+        } else {
+            match self.state.get(&id) {
+                Some(entry) => Answer::Found(Box::new(view(entry, &self.shared.policy))),
+                None => Answer::Unknown,
             }
         })
     }

@@ -11,11 +11,14 @@ use futures::future::join_all;
 use futures::FutureExt;
 
 use super::context::StageContext;
-use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
+use super::messages::{
+    Answer, Assign, Commit, Dispatch, Lookup, LookupAnswer, Process, Query, Reset, RevokeAll, SinkError, Stop,
+};
 use super::partition::PartitionActor;
 use super::receipt_intake::ReceiptIntake;
 use super::receipt_join::ReceiptJoinActor;
 use crate::domain::InputTopic;
+use crate::domain::supplier_id::partition_for;
 use crate::kafka::records::InputRecord;
 
 /// Which stage handles a record.
@@ -144,6 +147,25 @@ impl Handler<Assign> for Router {
             }
         }
         self.shared.metrics.assigned_partitions.set(assignment.partitions.len() as i64);
+    }
+}
+
+impl Handler<Lookup> for Router {
+    type Result = ResponseFuture<LookupAnswer>;
+
+    /// The gateway keys both inputs by message id with Kafka's default partitioner, so the id's
+    /// partition is where its state lives.
+    fn handle(&mut self, Lookup { id }: Lookup, _ctx: &mut Self::Context) -> Self::Result {
+        let partition = partition_for(id.as_bytes(), self.shared.partitions);
+        let answer = |answer| Box::pin(async move { LookupAnswer { partition, answer } });
+        let Some(StageActor::Messages(actor)) = self.actors.get(&(Stage::Messages, partition)) else {
+            return answer(Answer::NotAssigned);
+        };
+        if self.shared.health.partition_restoring(partition) {
+            return answer(Answer::Restoring);
+        }
+        let query = actor.send(Query { id });
+        Box::pin(async move { LookupAnswer { partition, answer: query.await.unwrap_or(Answer::Stopped) } })
     }
 }
 

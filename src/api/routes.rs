@@ -1,0 +1,167 @@
+//! The routes of the API listener and the middleware around them (authentication, metrics).
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::Api;
+use super::auth::Refusal;
+use super::body::{ErrorBody, MessageBody as Message};
+use super::id;
+use super::owner::{Owner, owner_of};
+use crate::pipeline::messages::{Answer, Lookup, LookupAnswer};
+
+pub const MESSAGE_PREFIX: &str = "/v1/messages/";
+
+/// How long a lookup may wait for the partition actor, which answers between record batches.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Retry-After, in seconds, per reason: a restore usually ends within seconds; a partition owned
+/// elsewhere stays so until the next rebalance; an unreadable state needs an operator.
+const RETRY_RESTORING: u32 = 1;
+const RETRY_NOT_OWNED: u32 = 5;
+const RETRY_FAILED_CLOSED: u32 = 60;
+
+/// The metric label of a request: a fixed few names, never the path (it holds message ids).
+pub fn route_label(path: &str) -> &'static str {
+    if path.starts_with(MESSAGE_PREFIX) { "message" } else { "other" }
+}
+
+/// Counts and times every request, whatever answered it (a refusal included).
+pub async fn measure(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let route = route_label(request.path());
+    let metrics = request.app_data::<web::Data<Api>>().map(|api| api.metrics.clone());
+    let response = next.call(request).await;
+    let code = match &response {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
+    };
+    if let Some(metrics) = metrics {
+        metrics.api_request(route, code, started.elapsed().as_secs_f64());
+    }
+    response
+}
+
+/// Refuses a /v1 request without the bearer token, when one is configured.
+pub async fn authenticate(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let Some(api) = request.app_data::<web::Data<Api>>().cloned() else {
+        return Ok(request.into_response(HttpResponse::InternalServerError().finish()).map_into_right_body());
+    };
+    let Some(token) = &api.token else { return next.call(request).await.map(ServiceResponse::map_into_left_body) };
+    let presented = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    match token.check(presented) {
+        Ok(()) => next.call(request).await.map(ServiceResponse::map_into_left_body),
+        Err(refusal) => Ok(request.into_response(unauthorized(&api, refusal)).map_into_right_body()),
+    }
+}
+
+fn unauthorized(api: &Api, refusal: Refusal) -> HttpResponse {
+    let (challenge, message) = match refusal {
+        Refusal::Missing => (r#"Bearer realm="sms-tracker""#, "this API needs Authorization: Bearer <token>"),
+        Refusal::Invalid => (r#"Bearer realm="sms-tracker", error="invalid_token""#, "the bearer token is not valid"),
+    };
+    let body = ErrorBody {
+        error: "unauthorized",
+        message: message.into(),
+        id: None,
+        partition: None,
+        answered_by: &api.instance,
+    };
+    HttpResponse::Unauthorized().insert_header((header::WWW_AUTHENTICATE, challenge)).json(body)
+}
+
+/// `GET /v1/messages/{id}`: the id's state, from the partition actor owning it.
+pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse {
+    let id = match id::from_path(request.uri().path(), MESSAGE_PREFIX) {
+        Ok(id) => id,
+        Err(bad) => return refusal(&api, StatusCode::BAD_REQUEST, "badId", bad.to_string(), None, None),
+    };
+    match api.router.send(Lookup { id: id.clone() }).timeout(LOOKUP_TIMEOUT).await {
+        Ok(answer) => answered(&api, &id, answer),
+        Err(_) => {
+            let message = format!("the lookup found no answer within {LOOKUP_TIMEOUT:?}; retry");
+            unavailable(&api, "unavailable", message, Some(&id), None, RETRY_RESTORING)
+        }
+    }
+}
+
+fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswer) -> HttpResponse {
+    let p = Some(partition);
+    match answer {
+        Answer::Found(view) => {
+            HttpResponse::Ok().json(Message::new(id, partition, &view, api.reveal_content, &api.instance))
+        }
+        Answer::Unknown => {
+            let message = format!(
+                "no state for this id on partition {partition}: the tracker never saw it, or purged it {} s \
+                 (--retention-seconds) after its final status, which is then on the status topic",
+                api.retention_seconds
+            );
+            refusal(api, StatusCode::NOT_FOUND, "unknownOrPurged", message, Some(id), p)
+        }
+        Answer::Restoring => {
+            let message = format!("partition {partition} is assigned to this instance and still restoring its state");
+            unavailable(api, "restoring", message, Some(id), p, RETRY_RESTORING)
+        }
+        Answer::FailedClosed => {
+            let message = format!(
+                "partition {partition}'s state is unreadable here; it is not processed (README \"Guarantees\")"
+            );
+            unavailable(api, "failedClosed", message, Some(id), p, RETRY_FAILED_CLOSED)
+        }
+        Answer::NotAssigned => match owner_of(partition) {
+            Owner::Unknown => {
+                let message = format!(
+                    "partition {partition} is not assigned to this instance: another instance owns it (or a \
+                     rebalance is under way); this version does not forward lookups, ask the owner"
+                );
+                unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_NOT_OWNED)
+            }
+        },
+        Answer::Stopped => {
+            let message = format!("partition {partition} has stopped here (the tracker is stopping)");
+            unavailable(api, "unavailable", message, Some(id), p, RETRY_RESTORING)
+        }
+    }
+}
+
+/// Every route the API does not have.
+pub async fn no_route(api: web::Data<Api>) -> HttpResponse {
+    let message = format!("no such route; ask GET {MESSAGE_PREFIX}{{id}}");
+    refusal(&api, StatusCode::NOT_FOUND, "noSuchRoute", message, None, None)
+}
+
+fn unavailable(
+    api: &Api,
+    error: &'static str,
+    message: String,
+    id: Option<&str>,
+    partition: Option<i32>,
+    retry_after: u32,
+) -> HttpResponse {
+    let body = ErrorBody { error, message, id, partition, answered_by: &api.instance };
+    HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, retry_after)).json(body)
+}
+
+fn refusal(
+    api: &Api,
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+    id: Option<&str>,
+    partition: Option<i32>,
+) -> HttpResponse {
+    HttpResponse::build(status).json(ErrorBody { error, message, id, partition, answered_by: &api.instance })
+}
