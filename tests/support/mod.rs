@@ -271,7 +271,7 @@ pub fn key(record: &OwnedMessage) -> String {
     String::from_utf8(record.key().expect("key").to_vec()).expect("UTF-8 key")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

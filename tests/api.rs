@@ -1,0 +1,233 @@
+//! The lookup API (`--api-listen`) against a tracker on the real broker: what it shows of sent,
+//! pending, failed and unknown messages, the token and masking rules, bad requests, and the
+//! answer of an instance that does not own the id's partition.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{DEADLINE, Input, Scenario, Tracker, json, key, read_to_end, wait_for};
+
+fn message(id: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","status":"PENDING","sender":"ACME","recipient":"+385911234567","text":"Your code is 1234","createdAt":"2026-11-25T10:00:00.000Z"}}"#
+    )
+}
+
+fn part(id: &str, n: u32, total: u32, status: u32, supplier_id: Option<&str>) -> String {
+    let supplier_id = supplier_id.map(|s| format!(r#","supplierMessageId":"{s}""#)).unwrap_or_default();
+    format!(
+        r#"{{"messageId":"{id}","partNumber":{n},"totalParts":{total},"commandStatus":{status},"supplier":"supplier-a"{supplier_id}}}"#
+    )
+}
+
+/// A tracker serving the API on a port of its own.
+struct ApiTracker {
+    tracker: Tracker,
+    port: u16,
+}
+
+impl ApiTracker {
+    fn start(scenario: &Scenario, extra: &[&str]) -> Self {
+        let port = support::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let args: Vec<&str> = ["--api-listen", listen.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        Self { tracker: Tracker::start(scenario, &args), port }
+    }
+
+    fn instance(&self) -> String {
+        format!("i{}", self.tracker.http_port)
+    }
+
+    /// `GET path` with an optional bearer token: status, headers (lower-case names), JSON body.
+    fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Connection: close\r\n\r\n");
+        request_raw(self.port, request.as_bytes())
+    }
+
+    /// Looks `id` up until `done` accepts the answer (the tracker processes input asynchronously).
+    fn wait_for_lookup(&self, id: &str, token: Option<&str>, done: impl Fn(&Response) -> bool) -> Response {
+        wait_for(&format!("a lookup of {id} to show the expected state"), DEADLINE, || {
+            Some(self.get(&format!("/v1/messages/{id}"), token)).filter(&done)
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn request_raw(port: u16, request: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).expect("status");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = if body.is_empty() { Value::Null } else { serde_json::from_str(body).expect("a JSON body") };
+    Response { status, headers, body }
+}
+
+fn started(test: &str, extra: &[&str]) -> (Scenario, ApiTracker, Input) {
+    let scenario = Scenario::new(test);
+    scenario.create_inputs(2, 2);
+    let tracker = ApiTracker::start(&scenario, extra);
+    (scenario, tracker, Input::new())
+}
+
+#[test]
+fn lookups_show_what_the_tracker_holds_of_sent_pending_failed_and_unknown_messages() {
+    let (s, api, input) = started("api-lookup", &[]);
+    input.send(&s.sent, Some("sent"), Some(&message("sent")));
+    input.send(&s.responses, Some("sent"), Some(&part("sent", 1, 1, 0, Some("0A1B"))));
+    input.send(&s.sent, Some("pending"), Some(&message("pending")));
+    input.send(&s.responses, Some("pending"), Some(&part("pending", 1, 3, 0, Some("P1"))));
+    input.send(&s.responses, Some("pending"), Some(&part("pending", 2, 3, 0x58, None)));
+    input.send(&s.sent, Some("failed"), Some(&message("failed")));
+    input.send(&s.responses, Some("failed"), Some(&part("failed", 1, 2, 0x0B, None)));
+    input.send(&s.responses, Some("parts-only"), Some(&part("parts-only", 1, 1, 0, Some("X"))));
+
+    let sent = api.wait_for_lookup("sent", None, |r| r.status == 200);
+    assert_eq!(sent.body["status"], "SENT", "{:#}", sent.body);
+    assert_eq!(sent.body["known"], "terminalMarker");
+    assert_eq!(sent.body["deadline"]["then"], "PURGED");
+    assert!(sent.body["timestamps"]["terminalAt"].is_string());
+    assert_eq!(sent.body["answeredBy"], api.instance());
+    // The partition is where the gateway's partitioner put the id: its status went there too.
+    let outputs = s.settled_output(&s.status);
+    let published = outputs.iter().find(|r| key(r) == "sent").expect("SENT published");
+    assert_eq!(json(published)["status"], "SENT");
+    assert_eq!(sent.body["partition"], rdkafka::Message::partition(published));
+
+    let pending = api.wait_for_lookup("pending", None, |r| r.body["parts"][1]["submit"] == "retrying");
+    assert_eq!(pending.status, 200);
+    assert_eq!((pending.body["status"].as_str(), pending.body["known"].as_str()), (Some("PENDING"), Some("known")));
+    assert_eq!(pending.body["totalParts"], 3);
+    assert_eq!(
+        pending.body["parts"],
+        serde_json::json!([
+            {"partNumber": 1, "submit": "accepted", "commandStatus": 0, "commandStatusName": "ESME_ROK",
+             "supplier": "supplier-a", "supplierMessageId": "P1"},
+            {"partNumber": 2, "submit": "retrying", "commandStatus": 88, "commandStatusName": "ESME_RTHROTTLED",
+             "supplier": "supplier-a"},
+            {"partNumber": 3, "submit": "noResponse"}
+        ])
+    );
+    assert_eq!(pending.body["deadline"]["then"], "EXPIRED");
+    assert_eq!(pending.body["message"]["sender"], "ACME", "the WholeMessage is shown");
+    assert_eq!(pending.body["message"]["text"], "***", "masked by default");
+    assert_eq!(pending.body["message"]["recipient"], "+3859******67");
+    assert_eq!(pending.body["contentMasked"], true);
+
+    let failed = api.wait_for_lookup("failed", None, |r| r.status == 200);
+    assert_eq!(
+        (failed.body["status"].as_str(), failed.body["known"].as_str()),
+        (Some("FAILED"), Some("terminalMarker"))
+    );
+
+    let parts_only = api.wait_for_lookup("parts-only", None, |r| r.status == 200);
+    assert_eq!(parts_only.body["known"], "awaitingMessage");
+    assert_eq!(parts_only.body["deadline"]["then"], "ORPHANED");
+
+    let unknown = api.get("/v1/messages/never-sent", None);
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"], "unknownOrPurged");
+    assert!(unknown.body["message"].as_str().unwrap().contains("never saw it, or purged it"), "{:#}", unknown.body);
+    assert_eq!(unknown.body["id"], "never-sent");
+
+    assert!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="200",route="message"}"#).unwrap() >= 4.0);
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="404",route="message"}"#), Some(1.0));
+    assert!(api.tracker.metric(r#"sms_tracker_api_request_duration_seconds_count{route="message"}"#).unwrap() >= 5.0);
+}
+
+#[test]
+fn bad_ids_and_unknown_routes_get_a_clear_answer() {
+    let (_s, api, _input) = started("api-bad", &[]);
+    for (path, expected) in
+        [("/v1/messages/", "empty"), ("/v1/messages/%FF%FE", "not UTF-8"), ("/v1/messages/bad%zz", "percent-escape")]
+    {
+        let answer = api.get(path, None);
+        assert_eq!(answer.status, 400, "{path}");
+        assert_eq!(answer.body["error"], "badId");
+        assert!(answer.body["message"].as_str().unwrap().contains(expected), "{path}: {:#}", answer.body);
+    }
+    let too_long = api.get(&format!("/v1/messages/{}", "x".repeat(1025)), None);
+    assert_eq!((too_long.status, too_long.body["error"].as_str()), (400, Some("badId")));
+    // The longest id allowed is looked up (and unknown here).
+    assert_eq!(api.get(&format!("/v1/messages/{}", "x".repeat(1024)), None).status, 404);
+    let no_route = api.get("/v2/anything", None);
+    assert_eq!((no_route.status, no_route.body["error"].as_str()), (404, Some("noSuchRoute")));
+    assert_eq!(api.get("/metrics", None).status, 404, "metrics stay on --http-listen");
+}
+
+#[test]
+fn the_token_guards_every_v1_request_and_revealed_content_is_shown() {
+    let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("api-token"));
+    std::fs::write(&token_file, "s3cret-token\n").unwrap();
+    let (s, api, input) =
+        started("api-token", &["--api-token-file", token_file.to_str().unwrap(), "--api-reveal-content"]);
+    input.send(&s.sent, Some("m1"), Some(&message("m1")));
+    input.send(&s.responses, Some("m1"), Some(&part("m1", 1, 2, 0, Some("A"))));
+
+    let missing = api.get("/v1/messages/m1", None);
+    assert_eq!((missing.status, missing.body["error"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(missing.header("www-authenticate"), Some(r#"Bearer realm="sms-tracker""#));
+    let wrong = api.get("/v1/messages/m1", Some("s3cret-tokem"));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.header("www-authenticate"), Some(r#"Bearer realm="sms-tracker", error="invalid_token""#));
+    assert_eq!(api.get("/v1/messages/", None).status, 401, "refused before the id is even read");
+    assert_eq!(api.get("/v1/other", None).status, 401, "every /v1 route");
+
+    let right = api.wait_for_lookup("m1", Some("s3cret-token"), |r| r.status == 200);
+    assert_eq!(right.body["status"], "PENDING");
+    assert_eq!(right.body["message"]["text"], "Your code is 1234", "--api-reveal-content");
+    assert_eq!(right.body["message"]["recipient"], "+385911234567");
+    assert_eq!(right.body["contentMasked"], false);
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="401",route="message"}"#), Some(3.0));
+    let _ = std::fs::remove_file(token_file);
+}
+
+#[test]
+fn an_instance_not_owning_the_partition_says_so_and_the_owner_answers() {
+    let scenario = Scenario::new("api-owner");
+    scenario.create_inputs(2, 2);
+    let first = ApiTracker::start(&scenario, &[]);
+    let second = ApiTracker::start(&scenario, &[]);
+    let one_partition = |tracker: &ApiTracker| {
+        let (status, body) = tracker.tracker.http_get("/readyz")?;
+        (status == 200 && body.contains("partitions [") && !body.contains(',')).then_some(())
+    };
+    wait_for("each instance to own one partition", DEADLINE, || {
+        one_partition(&first)?;
+        one_partition(&second)
+    });
+    let answers = [&first, &second].map(|api| api.get("/v1/messages/nobody", None));
+    let (owner, other) = if answers[0].status == 404 { (&answers[0], &answers[1]) } else { (&answers[1], &answers[0]) };
+    assert_eq!(owner.status, 404, "{answers:#?}");
+    assert_eq!(other.status, 503, "{answers:#?}");
+    assert_eq!(other.body["error"], "notOwnedHere");
+    assert_eq!(other.body["partition"], owner.body["partition"]);
+    assert_eq!(other.header("retry-after"), Some("5"));
+    assert!(read_to_end(&scenario.status).is_empty());
+}
