@@ -7,8 +7,10 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use support::{DEADLINE, Input, Scenario, Tracker, json, key, read_to_end, wait_for};
 
@@ -230,4 +232,45 @@ fn an_instance_not_owning_the_partition_says_so_and_the_owner_answers() {
     assert_eq!(other.body["partition"], owner.body["partition"]);
     assert_eq!(other.header("retry-after"), Some("5"));
     assert!(read_to_end(&scenario.status).is_empty());
+}
+
+/// README "Looking up a message", Consistency: a lookup is never behind `message-status`, and
+/// ahead of it by at most one commit interval plus a commit.
+#[test]
+fn lookups_are_never_behind_message_status_and_ahead_by_at_most_one_commit_interval() {
+    const INTERVAL: Duration = Duration::from_millis(2000);
+    // The resolution of the measurement (a poll of the reader, a lookup, the pause of
+    // `wait_for`) and a commit of one record, with room for a loaded machine.
+    const SLACK: Duration = Duration::from_millis(1000);
+    let interval_ms = INTERVAL.as_millis().to_string();
+    let (s, api, input) = started("api-consistency", &["--commit-interval-ms", &interval_ms]);
+    let reader: BaseConsumer = support::client()
+        .set("group.id", support::unique("api-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("reader");
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..2 {
+        partitions.add_partition_offset(&s.status, partition, Offset::Beginning).unwrap();
+    }
+    reader.assign(&partitions).unwrap();
+    input.send(&s.sent, Some("m1"), Some(&message("m1")));
+    input.send(&s.responses, Some("m1"), Some(&part("m1", 1, 1, 0, Some("A"))));
+    let mut shown_at = None;
+    let committed_at = wait_for("SENT on message-status", DEADLINE, || {
+        let mut committed = false;
+        while let Some(record) = reader.poll(Duration::from_millis(10)) {
+            committed |= rdkafka::Message::key(&record.expect("read message-status")) == Some(b"m1");
+        }
+        let shown = api.get("/v1/messages/m1", None).body["status"] == "SENT";
+        assert!(shown || !committed, "message-status has SENT, the lookup after it does not");
+        if shown {
+            shown_at.get_or_insert_with(Instant::now);
+        }
+        committed.then(Instant::now)
+    });
+    let ahead = committed_at - shown_at.expect("shown no later than committed");
+    eprintln!("the lookup showed SENT {ahead:?} before a read_committed reader saw it");
+    assert!(ahead <= INTERVAL + SLACK, "ahead by {ahead:?}, more than {INTERVAL:?} + {SLACK:?}");
 }
