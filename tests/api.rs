@@ -274,3 +274,33 @@ fn lookups_are_never_behind_message_status_and_ahead_by_at_most_one_commit_inter
     eprintln!("the lookup showed SENT {ahead:?} before a read_committed reader saw it");
     assert!(ahead <= INTERVAL + SLACK, "ahead by {ahead:?}, more than {INTERVAL:?} + {SLACK:?}");
 }
+
+/// While its partition restores, a lookup is refused at once with Retry-After, not held in the
+/// actor's mailbox until the restore ends.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_partition_still_restoring_answers_503_with_retry_after() {
+    let scenario = Scenario::new("api-restoring");
+    scenario.create_inputs(1, 1);
+    let port = support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let tracker = Tracker::spawn_with_faults(&scenario, &["--api-listen", &listen, "--fault-restore-delay-ms", "4000"]);
+    // The process binds the listener once it has checked its topics, before its pipeline starts;
+    // from then on requests wait in the listener's backlog until the API is served.
+    let get = || {
+        TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let request = b"GET /v1/messages/m1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        Some(request_raw(port, request))
+    };
+    let restoring = wait_for("a lookup during the restore", DEADLINE, || {
+        get().filter(|r| r.status == 503 && r.body["error"] == "restoring")
+    });
+    assert_eq!(restoring.header("retry-after"), Some("1"));
+    assert_eq!(restoring.body["partition"], 0);
+    let started = Instant::now();
+    let _ = get();
+    assert!(started.elapsed() < Duration::from_secs(1), "refused at once, not after the restore");
+    tracker.wait_ready();
+    let after = get().expect("an answer");
+    assert_eq!((after.status, after.body["error"].as_str()), (404, Some("unknownOrPurged")));
+}
