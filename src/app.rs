@@ -17,6 +17,7 @@ use actix_web::dev::ServerHandle;
 
 use crate::api::Api;
 use crate::api::auth::Token;
+use crate::api::owner::Owners;
 use crate::config::Config;
 use crate::faults::Faults;
 use crate::health::Health;
@@ -55,7 +56,7 @@ pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Futu
     let api = ApiListener::bind(&config)?;
 
     let result = match RunningPipeline::start(&config, partitions, &faults, metrics.clone(), health.clone()).await {
-        Ok(pipeline) => match api.map(|api| api.serve(pipeline.router.clone(), metrics)).transpose() {
+        Ok(pipeline) => match api.map(|api| api.serve(&pipeline, metrics)).transpose() {
             Ok(api_handle) => {
                 let result = pipeline.until_stopped(shutdown, &health, config.shutdown_timeout()).await;
                 if let Some(api_handle) = api_handle {
@@ -84,6 +85,9 @@ struct ApiListener {
     reveal_content: bool,
     instance: String,
     retention_seconds: u64,
+    group_id: String,
+    sent_topic: String,
+    member: String,
 }
 
 impl ApiListener {
@@ -100,12 +104,17 @@ impl ApiListener {
             reveal_content: config.api_reveal_content,
             instance: config.instance_name(),
             retention_seconds: config.retention_seconds,
+            group_id: config.application_id.clone(),
+            sent_topic: config.sent_topic.clone(),
+            member: settings::group_client_id(config),
         }))
     }
 
-    fn serve(self, router: Addr<Router>, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
+    fn serve(self, pipeline: &RunningPipeline, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
+        let owners = Owners::new(pipeline.group.clone(), self.group_id, self.sent_topic, self.member);
         let api = Api {
-            router,
+            router: pipeline.router.clone(),
+            owners,
             token: self.token,
             reveal_content: self.reveal_content,
             instance: self.instance,
@@ -125,6 +134,8 @@ impl ApiListener {
 struct RunningPipeline {
     /// Where lookups go.
     router: Addr<Router>,
+    /// Who owns which partition, for lookups forwarded to their owner.
+    group: Arc<dyn ConsumerGroup>,
     source: Sender<SourceCommand>,
     source_done: oneshot::Receiver<Result<(), PipelineError>>,
     failures: UnboundedReceiver<PipelineError>,
@@ -144,6 +155,7 @@ impl RunningPipeline {
         let consumer: Arc<GroupConsumer> =
             Arc::new(settings::consumer(config).create_with_context(handler).context("cannot create the consumer")?);
         let group: Arc<dyn ConsumerGroup> = consumer.clone();
+        let group_for_api = group.clone();
         let (failures, failures_rx) = Failures::channel();
         let (source_tx, source_rx) = std::sync::mpsc::channel();
 
@@ -215,7 +227,7 @@ impl RunningPipeline {
         })?;
         let mut threads = workers;
         threads.push(sink_thread);
-        Ok(Self { router, source: source_tx, source_done, failures: failures_rx, threads })
+        Ok(Self { router, group: group_for_api, source: source_tx, source_done, failures: failures_rx, threads })
     }
 
     /// Waits for the shutdown signal, a reported failure or the source's end; then stops the

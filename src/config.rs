@@ -92,6 +92,12 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_API_REVEAL_CONTENT")]
     pub api_reveal_content: bool,
 
+    /// `host:port` at which the other instances reach this one's --api-listen (on Kubernetes the
+    /// pod's stable DNS name). Announced to them through the consumer group; without it lookups
+    /// of this instance's partitions are not forwarded to it (503 notOwnedHere elsewhere).
+    #[arg(long, env = "SMS_TRACKER_ADVERTISED_ADDRESS")]
+    pub advertised_address: Option<String>,
+
     /// How often the open transaction is committed; bounds the latency of published statuses.
     #[arg(long, env = "SMS_TRACKER_COMMIT_INTERVAL_MS", default_value_t = 100)]
     pub commit_interval_ms: u64,
@@ -335,6 +341,7 @@ mod tests {
             Config::try_parse_from(["sms-tracker", "--api-listen", "127.0.0.1:8081", "--api-reveal-content"]).unwrap();
         assert_eq!(config.api_listen, Some("127.0.0.1:8081".parse().unwrap()));
         assert!(config.api_reveal_content);
+        assert_eq!(config.advertised_address, None, "not forwarded to unless advertised");
     }
 
     #[test]

@@ -29,7 +29,8 @@
 //!    message's partition (README "Delivery receipts").
 //! 5. [`http`] — `/metrics`, `/healthz`, `/readyz`; [`api`] — the lookup API on its own listener
 //!    (`GET /v1/messages/{id}`, answered by the owning partition actor through the router, the
-//!    view built by [`domain::view`], content masked by [`domain::masking`]); [`app`] — wiring and lifecycle:
+//!    view built by [`domain::view`], content masked by [`domain::masking`]; forwarded to the
+//!    owning instance, found by [`kafka::owners`], when another one owns the id); [`app`] — wiring and lifecycle:
 //!    [`app::run`]; [`cli`] — what the binaries do around it (logging, signals, exit code).
 //!
 //! [`faults`] is inert unless built with the `fault-injection` feature (tests only).

@@ -41,6 +41,7 @@ pub struct Metrics {
     unmatched_delivery_reports: IntCounterVec,
     api_requests: IntCounterVec,
     api_request_seconds: HistogramVec,
+    api_forwards: IntCounterVec,
 }
 
 impl Metrics {
@@ -170,6 +171,12 @@ impl Metrics {
                 &["route"],
                 &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0],
             ),
+            api_forwards: r.counter_vec(
+                "sms_tracker_api_forwards_total",
+                "Lookups forwarded to the instance owning their partition, by result (answered: the owner \
+                 answered, whatever its status; unreachable: it did not).",
+                &["result"],
+            ),
             registry,
         }
     }
@@ -251,6 +258,11 @@ impl Metrics {
     pub fn api_request(&self, route: &str, code: u16, seconds: f64) {
         self.api_requests.with_label_values(&[route, code.to_string().as_str()]).inc();
         self.api_request_seconds.with_label_values(&[route]).observe(seconds);
+    }
+
+    /// One lookup forwarded to its partition's owner.
+    pub fn api_forwarded(&self, answered: bool) {
+        self.api_forwards.with_label_values(&[if answered { "answered" } else { "unreachable" }]).inc();
     }
 
     /// Replaces the consumer lag series with librdkafka's latest view of the assigned partitions

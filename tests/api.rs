@@ -35,10 +35,28 @@ struct ApiTracker {
 
 impl ApiTracker {
     fn start(scenario: &Scenario, extra: &[&str]) -> Self {
+        Self::start_on(scenario, support::free_port(), extra)
+    }
+
+    /// An instance the others forward lookups to (`--advertised-address`).
+    fn start_advertised(scenario: &Scenario, extra: &[&str]) -> Self {
         let port = support::free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let args: Vec<&str> =
+            ["--advertised-address", listen.as_str()].into_iter().chain(extra.iter().copied()).collect();
+        Self::start_on(scenario, port, &args)
+    }
+
+    fn start_on(scenario: &Scenario, port: u16, extra: &[&str]) -> Self {
         let listen = format!("127.0.0.1:{port}");
         let args: Vec<&str> = ["--api-listen", listen.as_str()].into_iter().chain(extra.iter().copied()).collect();
         Self { tracker: Tracker::start(scenario, &args), port }
+    }
+
+    /// Ready, with exactly one partition assigned.
+    fn owns_one_partition(&self) -> Option<()> {
+        let (status, body) = self.tracker.http_get("/readyz")?;
+        (status == 200 && body.contains("partitions [") && !body.contains(',')).then_some(())
     }
 
     fn instance(&self) -> String {
@@ -47,8 +65,14 @@ impl ApiTracker {
 
     /// `GET path` with an optional bearer token: status, headers (lower-case names), JSON body.
     fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.get_with(path, token, "")
+    }
+
+    /// [`ApiTracker::get`] with more header lines (each ending in CRLF).
+    fn get_with(&self, path: &str, token: Option<&str>, headers: &str) -> Response {
         let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}Connection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}{headers}Connection: close\r\n\r\n");
         request_raw(self.port, request.as_bytes())
     }
 
@@ -216,19 +240,20 @@ fn an_instance_not_owning_the_partition_says_so_and_the_owner_answers() {
     scenario.create_inputs(2, 2);
     let first = ApiTracker::start(&scenario, &[]);
     let second = ApiTracker::start(&scenario, &[]);
-    let one_partition = |tracker: &ApiTracker| {
-        let (status, body) = tracker.tracker.http_get("/readyz")?;
-        (status == 200 && body.contains("partitions [") && !body.contains(',')).then_some(())
-    };
     wait_for("each instance to own one partition", DEADLINE, || {
-        one_partition(&first)?;
-        one_partition(&second)
+        first.owns_one_partition()?;
+        second.owns_one_partition()
     });
-    let answers = [&first, &second].map(|api| api.get("/v1/messages/nobody", None));
+    // Until the coordinator reports the group stable the non-owner says it is rebalancing.
+    let answers = wait_for("one owner and one instance saying it is not", DEADLINE, || {
+        let answers = [&first, &second].map(|api| api.get("/v1/messages/nobody", None));
+        answers.iter().any(|a| a.body["error"] == "notOwnedHere").then_some(answers)
+    });
     let (owner, other) = if answers[0].status == 404 { (&answers[0], &answers[1]) } else { (&answers[1], &answers[0]) };
     assert_eq!(owner.status, 404, "{answers:#?}");
     assert_eq!(other.status, 503, "{answers:#?}");
     assert_eq!(other.body["error"], "notOwnedHere");
+    assert!(other.body["message"].as_str().unwrap().contains("advertises no address"), "{:#}", other.body);
     assert_eq!(other.body["partition"], owner.body["partition"]);
     assert_eq!(other.header("retry-after"), Some("5"));
     assert!(read_to_end(&scenario.status).is_empty());
@@ -303,4 +328,77 @@ fn a_partition_still_restoring_answers_503_with_retry_after() {
     tracker.wait_ready();
     let after = get().expect("an answer");
     assert_eq!((after.status, after.body["error"].as_str()), (404, Some("unknownOrPurged")));
+}
+
+/// With `--advertised-address`, any instance answers for any id: the owner's answer, forwarded
+/// with the caller's token. When the owner is killed, lookups of its ids get 503 until the
+/// survivor restored their partition, then the survivor's answer; never a wrong status.
+#[test]
+fn any_instance_answers_for_any_id_by_forwarding_even_across_a_kill_of_the_owner() {
+    let s = Scenario::new("api-forward");
+    s.create_inputs(2, 2);
+    let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("api-token"));
+    std::fs::write(&token_file, "shared-token").unwrap();
+    let token_args = ["--api-token-file", token_file.to_str().unwrap()];
+    let token = Some("shared-token");
+    let first = ApiTracker::start_advertised(&s, &token_args);
+    let second = ApiTracker::start_advertised(&s, &token_args);
+    wait_for("each instance to own one partition", DEADLINE, || {
+        first.owns_one_partition()?;
+        second.owns_one_partition()
+    });
+    let input = Input::new();
+    let ids: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+    for id in &ids {
+        input.send(&s.sent, Some(id), Some(&message(id)));
+        input.send(&s.responses, Some(id), Some(&part(id, 1, 1, 0, Some("A"))));
+    }
+    assert_eq!(s.settled_output(&s.status).len(), ids.len());
+
+    let mut owner_of = std::collections::HashMap::new();
+    for id in &ids {
+        let answers = [&first, &second].map(|api| api.wait_for_lookup(id, token, |r| r.status == 200));
+        for answer in &answers {
+            assert_eq!(answer.body["status"], "SENT", "{:#}", answer.body);
+        }
+        assert_eq!(answers[0].body["answeredBy"], answers[1].body["answeredBy"], "the owner answers both");
+        owner_of.insert(id.clone(), answers[0].body["answeredBy"].as_str().unwrap().to_owned());
+    }
+    let owners: std::collections::BTreeSet<&String> = owner_of.values().collect();
+    assert_eq!(owners.len(), 2, "ids on both partitions: {owner_of:?}");
+    for api in [&first, &second] {
+        for id in &ids {
+            assert_eq!(api.get(&format!("/v1/messages/{id}"), None).status, 401, "refused before any forward");
+        }
+    }
+    for api in [&first, &second] {
+        assert!(api.tracker.metric(r#"sms_tracker_api_forwards_total{result="answered"}"#).unwrap() >= 1.0);
+    }
+
+    let killed = second.instance();
+    let theirs: Vec<&String> = ids.iter().filter(|id| owner_of[*id] == killed).collect();
+    // A forwarded request is never forwarded again, so disagreeing instances cannot loop.
+    let forwards = || first.tracker.metric(r#"sms_tracker_api_forwards_total{result="answered"}"#);
+    let before = forwards();
+    let again = first.get_with(&format!("/v1/messages/{}", theirs[0]), token, "X-Sms-Tracker-Forwarded-By: test\r\n");
+    assert_eq!((again.status, again.body["error"].as_str()), (503, Some("notOwnedHere")), "{again:?}");
+    assert_eq!(forwards(), before);
+    second.tracker.sigkill();
+    let mut refusals = std::collections::BTreeSet::new();
+    for id in theirs {
+        let answer = wait_for(&format!("the survivor to answer for {id}"), DEADLINE, || {
+            let answer = first.get(&format!("/v1/messages/{id}"), token);
+            if answer.status == 503 {
+                assert!(answer.header("retry-after").is_some(), "{answer:?}");
+                refusals.insert(answer.body["error"].as_str().unwrap_or_default().to_owned());
+                return None;
+            }
+            Some(answer)
+        });
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.body["status"], "SENT", "never a wrong status: {:#}", answer.body);
+        assert_eq!(answer.body["answeredBy"], first.instance());
+    }
+    eprintln!("while the owner was dead the survivor answered 503 with: {refusals:?}");
+    let _ = std::fs::remove_file(token_file);
 }

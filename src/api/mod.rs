@@ -4,10 +4,11 @@
 //! ([`auth`]), and `text` and `recipient` are masked unless revealed.
 //!
 //! [`routes`] handles requests, [`id`] reads the id from the path, [`body`] writes the JSON,
-//! [`owner`] says who owns a partition this instance does not.
+//! [`owner`] says who owns a partition this instance does not, and [`forward`] asks it.
 
 pub mod auth;
 pub mod body;
+pub mod forward;
 pub mod id;
 pub mod owner;
 pub mod routes;
@@ -44,6 +45,8 @@ pub struct Api {
     /// For the 404's explanation of purged ids.
     pub retention_seconds: u64,
     pub metrics: Arc<Metrics>,
+    /// Who to forward a lookup of a partition owned elsewhere to.
+    pub owners: owner::Owners,
 }
 
 /// Binds the listener before the pipeline starts, so that a taken port fails the start at once.

@@ -12,8 +12,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::Api;
 use super::auth::Refusal;
 use super::body::{ErrorBody, MessageBody as Message};
+use super::forward::{self, FORWARDED_BY};
 use super::id;
-use super::owner::{Owner, owner_of};
+use super::owner::Owner;
 use crate::pipeline::messages::{Answer, Lookup, LookupAnswer};
 
 pub const MESSAGE_PREFIX: &str = "/v1/messages/";
@@ -88,7 +89,13 @@ pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse 
         Ok(id) => id,
         Err(bad) => return refusal(&api, StatusCode::BAD_REQUEST, "badId", bad.to_string(), None, None),
     };
+    // A forwarded request is answered here whatever happens: forwarding it on could loop while
+    // the instances disagree about the owner.
+    let forwarded = request.headers().contains_key(FORWARDED_BY);
     match api.router.send(Lookup { id: id.clone() }).timeout(LOOKUP_TIMEOUT).await {
+        Ok(LookupAnswer { partition, answer: Answer::NotAssigned }) if !forwarded => {
+            forward_to_owner(&api, &request, &id, partition).await
+        }
         Ok(answer) => answered(&api, &id, answer),
         Err(_) => {
             let message = format!("the lookup found no answer within {LOOKUP_TIMEOUT:?}; retry");
@@ -121,18 +128,62 @@ fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswe
             );
             unavailable(api, "failedClosed", message, Some(id), p, RETRY_FAILED_CLOSED)
         }
-        Answer::NotAssigned => match owner_of(partition) {
-            Owner::Unknown => {
-                let message = format!(
-                    "partition {partition} is not assigned to this instance: another instance owns it (or a \
-                     rebalance is under way); this version does not forward lookups, ask the owner"
-                );
-                unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_NOT_OWNED)
-            }
-        },
+        Answer::NotAssigned => {
+            let message = format!(
+                "partition {partition} is not assigned to this instance, which got the lookup forwarded: the \
+                 instances disagree about its owner while the group rebalances"
+            );
+            unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_RESTORING)
+        }
         Answer::Stopped => {
             let message = format!("partition {partition} has stopped here (the tracker is stopping)");
             unavailable(api, "unavailable", message, Some(id), p, RETRY_RESTORING)
+        }
+    }
+}
+
+/// Asks the partition's owner and passes its answer on (which names the owner in `answeredBy`).
+async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition: i32) -> HttpResponse {
+    let p = Some(partition);
+    let (address, member) = match api.owners.owner_of(partition).await {
+        Owner::Remote { address, member } => (address, member),
+        Owner::NoAddress { member } => {
+            let message = format!(
+                "partition {partition} is owned by {member}, which advertises no address (--advertised-address): \
+                 ask it directly"
+            );
+            return unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_NOT_OWNED);
+        }
+        Owner::Changing => {
+            let message = format!("partition {partition} is changing owners (the group is rebalancing)");
+            return unavailable(api, "rebalancing", message, Some(id), p, RETRY_RESTORING);
+        }
+        Owner::Unknown(error) => {
+            let message = format!("partition {partition} is owned elsewhere, and its owner is unknown: {error}");
+            return unavailable(api, "unavailable", message, Some(id), p, RETRY_RESTORING);
+        }
+    };
+    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    match forward::get(&address, request.uri().path(), authorization, &api.instance).await {
+        Ok(answer) => {
+            api.metrics.api_forwarded(true);
+            if answer.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                // Perhaps no owner any more: look again next time.
+                api.owners.forget();
+            }
+            let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut response = HttpResponse::build(status);
+            response.content_type("application/json");
+            if let Some(retry_after) = answer.retry_after {
+                response.insert_header((header::RETRY_AFTER, retry_after));
+            }
+            response.body(answer.body)
+        }
+        Err(error) => {
+            api.metrics.api_forwarded(false);
+            api.owners.forget();
+            let message = format!("partition {partition} is owned by {member}, which did not answer: {error}");
+            unavailable(api, "ownerUnreachable", message, Some(id), p, RETRY_RESTORING)
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaResult;
+use rdkafka::groups::GroupList;
 
 pub trait ConsumerGroup: Send + Sync {
     /// Member id and generation for `send_offsets_to_transaction` (KIP-447 fences a zombie by
@@ -16,6 +17,9 @@ pub trait ConsumerGroup: Send + Sync {
     /// The group's committed offsets; under read_committed the broker answers only once no
     /// transaction touching them is pending (stable offsets).
     fn committed_offsets(&self, partitions: TopicPartitionList, timeout: Duration) -> KafkaResult<TopicPartitionList>;
+
+    /// The group's members and their assignments, from its coordinator ([`super::owners`]).
+    fn group_list(&self, group: &str, timeout: Duration) -> KafkaResult<GroupList>;
 }
 
 impl<C: ConsumerContext> ConsumerGroup for BaseConsumer<C> {
@@ -25,5 +29,9 @@ impl<C: ConsumerContext> ConsumerGroup for BaseConsumer<C> {
 
     fn committed_offsets(&self, partitions: TopicPartitionList, timeout: Duration) -> KafkaResult<TopicPartitionList> {
         Consumer::committed_offsets(self, partitions, timeout)
+    }
+
+    fn group_list(&self, group: &str, timeout: Duration) -> KafkaResult<GroupList> {
+        Consumer::fetch_group_list(self, Some(group), timeout)
     }
 }

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod connection;
 pub mod delivery;
 pub mod group;
+pub mod owners;
 pub mod records;
 pub mod restore;
 pub mod settings;

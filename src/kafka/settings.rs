@@ -43,6 +43,10 @@ pub fn consumer(config: &Config) -> ClientConfig {
     // Only committed outputs of transactional producers may be read (changelog, reprocessing).
     client.set("isolation.level", "read_committed");
     client.set("group.id", &config.application_id);
+    // Other instances find this one's lookup API through the group coordinator (`owners`).
+    if config.advertised_address.is_some() {
+        client.set("client.id", group_client_id(config));
+    }
     // `range` gives one consumer partition p of both topics together (equal partition counts);
     // the join is only correct then. Sticky/cooperative assignors spread them independently.
     client.set("partition.assignment.strategy", "range");
@@ -52,6 +56,12 @@ pub fn consumer(config: &Config) -> ClientConfig {
         client.set("group.instance.id", config.instance_name());
     }
     client
+}
+
+/// The group consumer's `client.id`, carrying `--advertised-address` to the other members.
+pub fn group_client_id(config: &Config) -> String {
+    let name = format!("{}-{}", config.application_id, config.instance_name());
+    super::owners::client_id(&name, config.advertised_address.as_deref())
 }
 
 /// The assign-only consumer that replays a changelog partition; it reads committed data only.
