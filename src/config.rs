@@ -95,7 +95,7 @@ pub struct Config {
     /// `host:port` at which the other instances reach this one's --api-listen (on Kubernetes the
     /// pod's stable DNS name). Announced to them through the consumer group; without it lookups
     /// of this instance's partitions are not forwarded to it (503 notOwnedHere elsewhere).
-    #[arg(long, env = "SMS_TRACKER_ADVERTISED_ADDRESS")]
+    #[arg(long, env = "SMS_TRACKER_ADVERTISED_ADDRESS", value_parser = parse_host_port)]
     pub advertised_address: Option<String>,
 
     /// How often the open transaction is committed; bounds the latency of published statuses.
@@ -264,6 +264,16 @@ fn parse_property(s: &str) -> Result<(String, String), String> {
     Ok((key.trim().to_owned(), value.trim().to_owned()))
 }
 
+/// `host:port`, as the other instances will connect to it; `@` would end the name in the
+/// consumer's `client.id` that carries it (`kafka::owners`).
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| format!("expected host:port, got {s:?}"))?;
+    if host.is_empty() || host.contains(['@', '/', ' ']) || port.parse::<u16>().is_err() {
+        return Err(format!("expected host:port (a host name or address and a port number), got {s:?}"));
+    }
+    Ok(s.to_owned())
+}
+
 /// `SUPPLIER=format`; an empty item (e.g. an empty environment variable) is allowed and skipped.
 fn parse_id_format(s: &str) -> Result<(String, IdFormat), String> {
     if s.trim().is_empty() {
@@ -342,6 +352,14 @@ mod tests {
         assert_eq!(config.api_listen, Some("127.0.0.1:8081".parse().unwrap()));
         assert!(config.api_reveal_content);
         assert_eq!(config.advertised_address, None, "not forwarded to unless advertised");
+        let advertised = |value: &str| {
+            Config::try_parse_from(["sms-tracker", "--advertised-address", value]).map(|c| c.advertised_address)
+        };
+        assert_eq!(advertised("pod-0.tracker:8081").unwrap().as_deref(), Some("pod-0.tracker:8081"));
+        assert_eq!(advertised("[::1]:8081").unwrap().as_deref(), Some("[::1]:8081"));
+        for bad in ["pod-0", "pod-0:http", ":8081", "a@b:8081", "http://pod-0:8081"] {
+            assert!(advertised(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -368,6 +386,7 @@ mod tests {
                 "--commit-interval-ms",
                 "--http-listen",
                 "--api-listen",
+                "--advertised-address",
             ] {
                 let _ = Config::try_parse_from(["sms-tracker", flag, value.as_str()]);
             }

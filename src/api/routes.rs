@@ -22,9 +22,10 @@ pub const MESSAGE_PREFIX: &str = "/v1/messages/";
 /// How long a lookup may wait for the partition actor, which answers between record batches.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Retry-After, in seconds, per reason: a restore usually ends within seconds; a partition owned
-/// elsewhere stays so until the next rebalance; an unreadable state needs an operator.
-const RETRY_RESTORING: u32 = 1;
+/// Retry-After, in seconds, per reason: a restore, a rebalance or a dead owner's replacement
+/// usually takes seconds; an owner that advertises no address stays so until the next rebalance;
+/// an unreadable state needs an operator.
+const RETRY_SOON: u32 = 1;
 const RETRY_NOT_OWNED: u32 = 5;
 const RETRY_FAILED_CLOSED: u32 = 60;
 
@@ -99,7 +100,7 @@ pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse 
         Ok(answer) => answered(&api, &id, answer),
         Err(_) => {
             let message = format!("the lookup found no answer within {LOOKUP_TIMEOUT:?}; retry");
-            unavailable(&api, "unavailable", message, Some(&id), None, RETRY_RESTORING)
+            unavailable(&api, "unavailable", message, Some(&id), None, RETRY_SOON)
         }
     }
 }
@@ -120,7 +121,7 @@ fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswe
         }
         Answer::Restoring => {
             let message = format!("partition {partition} is assigned to this instance and still restoring its state");
-            unavailable(api, "restoring", message, Some(id), p, RETRY_RESTORING)
+            unavailable(api, "restoring", message, Some(id), p, RETRY_SOON)
         }
         Answer::FailedClosed => {
             let message = format!(
@@ -133,11 +134,11 @@ fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswe
                 "partition {partition} is not assigned to this instance, which got the lookup forwarded: the \
                  instances disagree about its owner while the group rebalances"
             );
-            unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_RESTORING)
+            unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_SOON)
         }
         Answer::Stopped => {
             let message = format!("partition {partition} has stopped here (the tracker is stopping)");
-            unavailable(api, "unavailable", message, Some(id), p, RETRY_RESTORING)
+            unavailable(api, "unavailable", message, Some(id), p, RETRY_SOON)
         }
     }
 }
@@ -156,11 +157,11 @@ async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition:
         }
         Owner::Changing => {
             let message = format!("partition {partition} is changing owners (the group is rebalancing)");
-            return unavailable(api, "rebalancing", message, Some(id), p, RETRY_RESTORING);
+            return unavailable(api, "rebalancing", message, Some(id), p, RETRY_SOON);
         }
         Owner::Unknown(error) => {
             let message = format!("partition {partition} is owned elsewhere, and its owner is unknown: {error}");
-            return unavailable(api, "unavailable", message, Some(id), p, RETRY_RESTORING);
+            return unavailable(api, "unavailable", message, Some(id), p, RETRY_SOON);
         }
     };
     let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
@@ -183,7 +184,7 @@ async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition:
             api.metrics.api_forwarded(false);
             api.owners.forget();
             let message = format!("partition {partition} is owned by {member}, which did not answer: {error}");
-            unavailable(api, "ownerUnreachable", message, Some(id), p, RETRY_RESTORING)
+            unavailable(api, "ownerUnreachable", message, Some(id), p, RETRY_SOON)
         }
     }
 }

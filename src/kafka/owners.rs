@@ -55,12 +55,20 @@ pub fn describe(
     for member in info.members() {
         let partitions = member.assignment().and_then(|bytes| assigned_partitions(bytes, topic)).unwrap_or_default();
         let client_id = member.client_id();
-        let address = client_id.rsplit_once(ADDRESS_MARK).map(|(_, address)| address.to_owned());
+        let address = advertised(client_id).map(str::to_owned);
         for partition in partitions {
             owners.insert(partition, Member { client_id: client_id.to_owned(), address: address.clone() });
         }
     }
     Ok(Group::Stable(owners))
+}
+
+/// The address in a member's `client.id`, if it carries one: after the last `@`, and `host:port`
+/// (a member without one may still have an `@` in its name).
+fn advertised(client_id: &str) -> Option<&str> {
+    let (_, address) = client_id.rsplit_once(ADDRESS_MARK)?;
+    let (host, port) = address.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(address)
 }
 
 /// The partitions of `topic` in a member's assignment, in Kafka's consumer protocol encoding
@@ -154,5 +162,10 @@ mod tests {
     fn the_address_rides_in_the_client_id() {
         assert_eq!(client_id("app-pod-0", Some("pod-0.svc:8081")), "app-pod-0@pod-0.svc:8081");
         assert_eq!(client_id("app-pod-0", None), "app-pod-0");
+        assert_eq!(advertised("app-pod-0@pod-0.svc:8081"), Some("pod-0.svc:8081"));
+        assert_eq!(advertised("app-a@b@10.0.0.5:8081"), Some("10.0.0.5:8081"));
+        for none in ["app-pod-0", "app-a@b", "app@:8081", "app@host:port"] {
+            assert_eq!(advertised(none), None, "{none:?}");
+        }
     }
 }

@@ -74,3 +74,31 @@ async fn revoking_without_a_commit_aborts_what_the_dropped_state_produced() {
     assert!(ledger.committed.is_empty());
     assert_eq!(ledger.aborts, 1, "the open transaction is aborted, not left for the next commit");
 }
+
+#[actix_rt::test]
+async fn a_lookup_is_answered_by_the_partition_the_gateway_put_the_id_in_after_what_was_dispatched() {
+    use crate::domain::Status;
+    use crate::domain::supplier_id::partition_for;
+    use crate::domain::view::{Known, ViewStatus};
+    use crate::pipeline::messages::{Answer, Lookup};
+
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    let (router, health) = start(&sink);
+    let lookup = |id: &str| router.send(Lookup { id: id.to_owned() });
+    let partition = partition_for(b"m1", 8);
+    assert!(matches!(lookup("m1").await.unwrap().answer, Answer::NotAssigned), "nothing assigned yet");
+
+    router.send(Assign(Assignment { partitions: (0..8).collect(), delivery_reports: Vec::new() })).await.unwrap();
+    eventually("every partition restored", || health.is_ready()).await;
+    // Queued behind the records dispatched before it: no wait for their processing needed.
+    let dispatched = router.send(Dispatch(complete(partition, "m1", 0)));
+    let answer = lookup("m1").await.unwrap();
+    dispatched.await.unwrap();
+    assert_eq!(answer.partition, partition);
+    let Answer::Found(view) = answer.answer else { panic!("m1 is known: {:?}", answer.answer) };
+    assert_eq!((view.status, view.known), (ViewStatus::Published(Status::Sent), Known::TerminalMarker));
+    assert!(matches!(lookup("never-sent").await.unwrap().answer, Answer::Unknown));
+
+    router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
+    assert!(matches!(lookup("m1").await.unwrap().answer, Answer::NotAssigned), "given up");
+}
