@@ -402,3 +402,26 @@ fn any_instance_answers_for_any_id_by_forwarding_even_across_a_kill_of_the_owner
     eprintln!("while the owner was dead the survivor answered 503 with: {refusals:?}");
     let _ = std::fs::remove_file(token_file);
 }
+
+/// A client that never finishes its request head, or sends an enormous one, gets a 4xx and its
+/// connection closed: neither holds the server's memory or a connection for long.
+#[test]
+fn slow_and_oversized_requests_get_a_4xx_and_lose_their_connection() {
+    let (_s, api, _input) = started("api-slow", &[]);
+    let mut slow = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    slow.write_all(b"GET /v1/messages/m1 HTTP/1.1\r\nHost: loc").unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    let huge = format!("GET /v1/messages/m1 HTTP/1.1\r\nHost: localhost\r\nX-Filler: {}\r\n\r\n", "x".repeat(1 << 20));
+    let mut stream = TcpStream::connect(("127.0.0.1", api.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = stream.write_all(huge.as_bytes());
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{:?}", answer.lines().next());
+}
