@@ -425,3 +425,66 @@ fn slow_and_oversized_requests_get_a_4xx_and_lose_their_connection() {
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{:?}", answer.lines().next());
 }
+
+/// While a third instance joins and the group rebalances, every lookup is either the right
+/// status or a 503 with Retry-After; afterwards every instance answers for every id.
+#[test]
+fn lookups_during_a_rebalance_are_right_or_503_and_every_instance_answers_after_it() {
+    let s = Scenario::new("api-rebalance");
+    s.create_inputs(3, 3);
+    let first = ApiTracker::start_advertised(&s, &[]);
+    let second = ApiTracker::start_advertised(&s, &[]);
+    let input = Input::new();
+    let ids: Vec<String> = (0..9).map(|i| format!("m{i}")).collect();
+    for id in &ids {
+        input.send(&s.sent, Some(id), Some(&message(id)));
+        input.send(&s.responses, Some(id), Some(&part(id, 1, 1, 0, Some("A"))));
+    }
+    assert_eq!(s.settled_output(&s.status).len(), ids.len());
+    let partitions: std::collections::BTreeSet<i64> = ids
+        .iter()
+        .map(|id| first.wait_for_lookup(id, None, |r| r.status == 200).body["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(partitions.len(), 3, "ids on every partition, so that the newcomer owns some");
+
+    let joined = std::sync::atomic::AtomicBool::new(false);
+    let third = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut seen = std::collections::BTreeMap::<String, usize>::new();
+            while !joined.load(std::sync::atomic::Ordering::Acquire) {
+                for api in [&first, &second] {
+                    for id in &ids {
+                        let answer = api.get(&format!("/v1/messages/{id}"), None);
+                        match answer.status {
+                            200 => assert_eq!(answer.body["status"], "SENT", "never a wrong status: {answer:?}"),
+                            503 => assert!(answer.header("retry-after").is_some(), "{answer:?}"),
+                            _ => panic!("only the status or a 503 during a rebalance: {answer:?}"),
+                        }
+                        let kind = answer.body["error"].as_str().unwrap_or("200");
+                        *seen.entry(kind.to_owned()).or_default() += 1;
+                    }
+                }
+            }
+            seen
+        });
+        let third = ApiTracker::start_advertised(&s, &[]);
+        wait_for("each instance to own one partition", DEADLINE, || {
+            first.owns_one_partition()?;
+            second.owns_one_partition()?;
+            third.owns_one_partition()
+        });
+        joined.store(true, std::sync::atomic::Ordering::Release);
+        eprintln!("answers during the rebalance: {:?}", watcher.join().expect("the watcher's assertions"));
+        third
+    });
+    let mut answered_by = std::collections::BTreeSet::new();
+    for id in &ids {
+        let answers = [&first, &second, &third].map(|api| api.wait_for_lookup(id, None, |r| r.status == 200));
+        for answer in &answers {
+            assert_eq!(answer.body["status"], "SENT");
+            assert_eq!(answer.body["answeredBy"], answers[0].body["answeredBy"], "one owner for {id}");
+        }
+        answered_by.insert(answers[0].body["answeredBy"].as_str().unwrap().to_owned());
+    }
+    assert!(answered_by.contains(&third.instance()), "the newcomer owns some ids: {answered_by:?}");
+}
