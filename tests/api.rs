@@ -488,3 +488,27 @@ fn lookups_during_a_rebalance_are_right_or_503_and_every_instance_answers_after_
     }
     assert!(answered_by.contains(&third.instance()), "the newcomer owns some ids: {answered_by:?}");
 }
+
+/// A lookup API that cannot work stops the start, before the instance joins the group.
+#[test]
+fn an_unreadable_token_file_or_a_taken_api_port_stops_the_start() {
+    let s = Scenario::new("api-refused");
+    s.create_inputs(1, 1);
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("no-such-token"));
+    let port = support::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let tracker = Tracker::spawn(&s, &["--api-listen", &listen, "--api-token-file", missing.to_str().unwrap()]);
+    let log = tracker.log.clone();
+    assert!(!tracker.wait_exit().success(), "must exit non-zero");
+    let logs = std::fs::read_to_string(log).unwrap();
+    assert!(logs.contains("cannot read the API token file"), "{logs}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let tracker = Tracker::spawn(&s, &["--api-listen", &listen]);
+    let log = tracker.log.clone();
+    assert!(!tracker.wait_exit().success(), "must exit non-zero");
+    let logs = std::fs::read_to_string(log).unwrap();
+    assert!(logs.contains(&format!("cannot listen on {listen} (--api-listen)")), "{logs}");
+    assert!(!logs.contains("Partition actor started"), "stopped before joining: {logs}");
+}
