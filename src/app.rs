@@ -8,12 +8,11 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix_web::dev::ServerHandle;
 use anyhow::Context as _;
 use rdkafka::consumer::Consumer;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
-
-use actix_web::dev::ServerHandle;
 
 use crate::api::Api;
 use crate::api::auth::Token;
@@ -47,13 +46,12 @@ pub async fn run_with_faults(config: Config, faults: Faults, shutdown: impl Futu
     let partitions = topics::prepare(&config).await?;
     tracing::info!(partitions, sent = %config.sent_topic, responses = %config.responses_topic, "Input topics are co-partitioned");
 
+    let api = ApiListener::bind(&config)?;
     let (server, bound) = crate::http::serve(config.http_listen, metrics.clone(), health.clone())
         .with_context(|| format!("cannot listen on {}", config.http_listen))?;
     tracing::info!(address = %bound, "Serving /metrics, /healthz and /readyz");
     let server_handle = server.handle();
     actix_rt::spawn(server);
-
-    let api = ApiListener::bind(&config)?;
 
     let result = match RunningPipeline::start(&config, partitions, &faults, metrics.clone(), health.clone()).await {
         Ok(pipeline) => match api.map(|api| api.serve(&pipeline, metrics)).transpose() {
