@@ -11,6 +11,9 @@ use crate::kafka::owners::{Group, describe};
 /// How long one answer of the coordinator is reused. Assignments change only on rebalances, and
 /// a forward that finds the owner gone drops the cache at once ([`Owners::forget`]).
 const CACHE_FOR: Duration = Duration::from_secs(2);
+/// A rebalance ends within moments: its answer is reused only briefly, to spare the coordinator
+/// a burst of lookups meanwhile.
+const CACHE_REBALANCING_FOR: Duration = Duration::from_millis(250);
 /// How long to wait for the coordinator.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -37,11 +40,13 @@ pub struct Owners {
     /// This instance's own member `client.id`.
     me: String,
     cache: Mutex<Option<(Instant, Arc<Group>)>>,
+    /// Held while the coordinator is asked: lookups that miss the cache together ask once.
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl Owners {
     pub fn new(group: Arc<dyn ConsumerGroup>, group_id: String, topic: String, me: String) -> Self {
-        Self { group, group_id, topic, me, cache: Mutex::new(None) }
+        Self { group, group_id, topic, me, cache: Mutex::new(None), asking: tokio::sync::Mutex::new(()) }
     }
 
     /// The instance owning `partition` in the current generation.
@@ -67,10 +72,12 @@ impl Owners {
     }
 
     async fn group(&self) -> Result<Arc<Group>, String> {
-        if let Some((at, group)) = &*self.lock()
-            && at.elapsed() < CACHE_FOR
-        {
-            return Ok(group.clone());
+        if let Some(group) = self.cached() {
+            return Ok(group);
+        }
+        let _asking = self.asking.lock().await;
+        if let Some(group) = self.cached() {
+            return Ok(group);
         }
         let (group, group_id, topic) = (self.group.clone(), self.group_id.clone(), self.topic.clone());
         let described =
@@ -80,11 +87,15 @@ impl Owners {
             Ok(Err(error)) => return Err(format!("the group coordinator did not answer: {error}")),
             Err(_) => return Err("describing the group panicked".to_owned()),
         };
-        // A rebalance is short: do not remember it, ask again next time.
-        if matches!(*group, Group::Stable(_)) {
-            *self.lock() = Some((Instant::now(), group.clone()));
-        }
+        *self.lock() = Some((Instant::now(), group.clone()));
         Ok(group)
+    }
+
+    fn cached(&self) -> Option<Arc<Group>> {
+        let cache = self.lock();
+        let (at, group) = cache.as_ref()?;
+        let fresh_for = if matches!(**group, Group::Stable(_)) { CACHE_FOR } else { CACHE_REBALANCING_FOR };
+        (at.elapsed() < fresh_for).then(|| group.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Group>)>> {
