@@ -199,7 +199,7 @@ run "the workload does not match its values (full)" "$PY" $CHECKS/validate.py wo
 printf 'autoscaling:\n  mode: hpa\n' >"$OUT/hpa-values.yaml"
 run "the workload does not match its values (full-hpa)" "$PY" $CHECKS/validate.py workload "$OUT/full-hpa.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml" "$OUT/hpa-values.yaml"
 run "the workload does not match its values (receipts-off)" "$PY" $CHECKS/validate.py workload "$OUT/receipts-off.yaml" "$CHART/values.yaml" "$CHART/ci/full-values.yaml" "$OUT/receipts-off-values.yaml"
-ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, SASL from secretKeyRef, lifecycle settings, receipt tracking (delivery variables only when on; KEDA trigger on the receipts topic), probes, security, autoscaler ≤ partitions"
+ok "workloads agree with their values: grace period = shutdown timeout + 15, instance id = pod name, \$(VAR) order, SASL from secretKeyRef, lifecycle settings, receipt tracking (delivery variables only when on; KEDA trigger on the receipts topic), lookup API (listen port, token file from its Secret, Service, headless port, Ingress; nothing when off), probes, security, autoscaler ≤ partitions"
 run "the embedded dashboard or rules differ from dashboards/" "$PY" $CHECKS/validate.py embedded "$OUT/full.yaml" \
     --dashboard dashboards/sms-tracker.json --rules dashboards/alerts.yaml --rule-labels '{"team": "messaging"}'
 ok "rendered dashboard ConfigMap = dashboards/sms-tracker.json; PrometheusRule = groups of dashboards/alerts.yaml"
@@ -285,6 +285,10 @@ expect_refusal "the receipts topic is another input or output topic" "tracker.de
 expect_refusal "a kafka property value with a comma" "contains a comma" --set-string 'kafka.properties.debug=broker\,topic'
 expect_refusal "a kafka property the chart owns" "kafka.properties.bootstrap.servers cannot be set: set kafka.bootstrapServers" \
     --set-string 'kafka.properties.bootstrap\.servers=other:9092'
+expect_refusal "the lookup API without a token Secret" "api.enabled needs api.tokenSecret.name" --set api.enabled=true
+expect_refusal "the lookup API on the metrics port" "at '/api/port'" --set api.enabled=true --set api.tokenSecret.name=t --set api.port=8080
+expect_refusal "an Ingress without the API" "api.ingress.enabled needs api.enabled" --set api.ingress.enabled=true --set api.ingress.host=x.example.com
+expect_refusal "an Ingress without a host" "api.ingress.enabled needs api.ingress.host" --set api.enabled=true --set api.tokenSecret.name=t --set api.ingress.enabled=true
 expect_refusal "sasl.username next to kafka.existingSecret" "cannot be set together with kafka.existingSecret" \
     --set kafka.existingSecret.name=creds --set-string 'kafka.properties.sasl\.username=me'
 
@@ -305,10 +309,13 @@ else
     openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=helm-check-ca \
         -keyout "$OUT/kafka-ca/ca.key" -out "$OUT/kafka-ca/ca.crt" >/dev/null 2>&1 ||
         fail "openssl could not make a test CA certificate"
+    mkdir -p "$OUT/api-token"
+    printf 'helm-check-token\n' >"$OUT/api-token/token"
     for name in minimal full receipts-off; do
         mapfile -t environment < <("$PY" $CHECKS/validate.py run-env "$OUT/$name.yaml" \
-            --replace "/etc/sms-tracker/kafka-ca=$OUT/kafka-ca" \
-            --set SMS_TRACKER_BOOTSTRAP_SERVERS=127.0.0.1:9 --set SMS_TRACKER_HTTP_LISTEN=127.0.0.1:0)
+            --replace "/etc/sms-tracker/kafka-ca=$OUT/kafka-ca" --replace "/etc/sms-tracker/api-token=$OUT/api-token" \
+            --set SMS_TRACKER_BOOTSTRAP_SERVERS=127.0.0.1:9 --set SMS_TRACKER_HTTP_LISTEN=127.0.0.1:0 \
+            --set SMS_TRACKER_API_LISTEN=127.0.0.1:0)
         ((${#environment[@]} > 10)) || fail "could not derive the container environment from $name"
         # Nothing listens on 127.0.0.1:9: a tracker that accepted its configuration keeps waiting
         # for the broker until the timeout; a rejected flag (clap, exit 2) or librdkafka property
@@ -332,6 +339,14 @@ else
         fail "$binary accepts SMS_TRACKER_DELIVERY_RECEIPT_PARTS=middle (exit $status): is it older than receipt tracking? rebuild it"
     fi
     ok "$binary refuses SMS_TRACKER_DELIVERY_RECEIPT_PARTS=middle: it reads the receipt variables the chart renders"
+    # The same for the lookup API's variables.
+    status=0
+    env -i PATH="$PATH" "${environment[@]}" SMS_TRACKER_API_LISTEN=nowhere timeout 4 "$binary" >"$OUT/run-bad-api-listen.log" 2>&1 || status=$?
+    if [[ $status != 2 ]] || ! grep -q 'api-listen' "$OUT/run-bad-api-listen.log"; then
+        cat "$OUT/run-bad-api-listen.log" >&2
+        fail "$binary accepts SMS_TRACKER_API_LISTEN=nowhere (exit $status): is it older than the lookup API? rebuild it"
+    fi
+    ok "$binary refuses SMS_TRACKER_API_LISTEN=nowhere: it reads the API variables the chart renders"
 fi
 
 echo "helm-check: all checks passed"

@@ -22,7 +22,8 @@ use support::{Input, LoadGen, Scenario, Tracker, wait_for};
 const DASHBOARD: &str = "dashboards/sms-tracker.json";
 const ALERTS: &str = "dashboards/alerts.yaml";
 const ALERT_TESTS: &str = "dashboards/alerts.test.yaml";
-const ROWS: [&str; 7] = ["Overview", "Latency", "Delivery receipts", "Kafka", "Exactly-once", "State", "Resources"];
+const ROWS: [&str; 8] =
+    ["Overview", "Latency", "Delivery receipts", "Kafka", "Exactly-once", "State", "Resources", "Lookup API"];
 const ALERT_COUNT: usize = 10;
 /// The dashboard's selector variables; every query filters on all three.
 const SELECTORS: [&str; 3] = [r#"job=~"$job""#, r#"namespace=~"$namespace""#, r#"instance=~"$instance""#];
@@ -265,8 +266,17 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     let args =
         ["--submit-timeout-seconds", "2", "--delivery-reports-topic", &reports, "--delivery-timeout-seconds", "3"];
 
+    // Each instance serves the lookup API and advertises it, so that one forwards to the other.
+    let with_api = |port: &str| -> Vec<String> {
+        let listen = format!("127.0.0.1:{port}");
+        let api = ["--api-listen", listen.as_str(), "--advertised-address", listen.as_str()];
+        args.iter().chain(api.iter()).map(|arg| (*arg).to_owned()).collect()
+    };
+    let api_ports = [support::free_port(), support::free_port()];
+    let (args0, args1) = (with_api(&api_ports[0].to_string()), with_api(&api_ports[1].to_string()));
+
     // --- pod-0: traffic of every kind -------------------------------------------------------------
-    let first = Tracker::spawn_instance(&s, Some("pod-0"), &args);
+    let first = Tracker::spawn_instance(&s, Some("pod-0"), &args0.iter().map(String::as_str).collect::<Vec<_>>());
     let pod0 = Target { port: first.http_port, instance: "pod-0".into() };
     prometheus.set_targets(std::slice::from_ref(&pod0));
     first.wait_ready();
@@ -366,10 +376,19 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     check_metrics(&first, "pod-0");
 
     // --- pod-1 joins, pod-0 leaves: pod-1 restores the moved partitions while being scraped --------
-    let second = Tracker::spawn_instance(&s, Some("pod-1"), &args);
+    let second = Tracker::spawn_instance(&s, Some("pod-1"), &args1.iter().map(String::as_str).collect::<Vec<_>>());
     let pod1 = Target { port: second.http_port, instance: "pod-1".into() };
     prometheus.set_targets(&[pod0, pod1.clone()]);
     second.wait_ready();
+    // Lookups at pod-1 while both own partitions: some answered there, some forwarded to pod-0.
+    wait_for("lookups at pod-1 answered locally and forwarded to pod-0", support::DEADLINE, || {
+        for id in ["obs-failed", "obs-expired", "obs-orphan", "obs-cancelled", "obs-unknown"] {
+            support::http_get(api_ports[1], &format!("/v1/messages/{id}"));
+        }
+        let done = metric(&second, r#"sms_tracker_api_forwards_total{result="answered"}"#) >= 1.0
+            && metric(&second, r#"sms_tracker_api_requests_total{code="200",route="message"}"#) >= 1.0;
+        done.then_some(())
+    });
     prometheus.wait_scraped("pod-1", 3);
     let restored_before = metric(&second, "sms_tracker_restored_records_total");
     let status = first.terminate();
@@ -403,6 +422,18 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
         done.then_some(())
     });
     assert_latency_per_outcome(&second, "pod-1");
+    // Lookups between scrapes, so that the API latency quantiles have a rate to show.
+    for id in ["obs-late-0", "obs-late-1", "obs-unknown"] {
+        support::http_get(api_ports[1], &format!("/v1/messages/{id}"));
+    }
+    let lookups = metric(&second, r#"sms_tracker_api_request_duration_seconds_count{route="message"}"#);
+    let scraped = format!(
+        r#"sms_tracker_api_request_duration_seconds_count{{job="{}", instance="pod-1", route="message"}}"#,
+        Prometheus::JOB
+    );
+    wait_for("Prometheus to scrape pod-1's latest lookups", support::DEADLINE, || {
+        (prometheus.scalar(&scraped)? >= lookups).then_some(())
+    });
     prometheus.wait_scraped("pod-1", 8);
     check_metrics(&second, "pod-1");
 

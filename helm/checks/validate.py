@@ -312,6 +312,39 @@ def cmd_workload(args):
         if mount:
             check(f"ssl.ca.location={mount['mountPath']}/{values['kafka']['caSecret']['key']}" in properties.split(","),
                   "ssl.ca.location does not point at the mounted CA certificate")
+    api = values["api"]
+    api_env = {name for name in by_name if name.startswith("SMS_TRACKER_API_")}
+    api_services = [s for s in by_kind(docs, "Service") if s["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "api"]
+    ingresses = by_kind(docs, "Ingress")
+    if api["enabled"]:
+        port = api["port"]
+        check(by_name.get("SMS_TRACKER_API_LISTEN", {}).get("value") == f"0.0.0.0:{port}", f"SMS_TRACKER_API_LISTEN is not 0.0.0.0:{port}")
+        check({p["name"]: p.get("containerPort") for p in container.get("ports", [])}.get("api") == port,
+              f"container port {port} is not named api")
+        mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        mount = mounts.get("api-token")
+        check(mount is not None and mount.get("readOnly") is True, "the API token Secret is not mounted read-only")
+        check(volumes.get("api-token", {}).get("secret", {}).get("secretName") == api["tokenSecret"]["name"],
+              "the API token volume is not api.tokenSecret")
+        if mount:
+            check(by_name.get("SMS_TRACKER_API_TOKEN_FILE", {}).get("value") == f"{mount['mountPath']}/{api['tokenSecret']['key']}",
+                  "SMS_TRACKER_API_TOKEN_FILE does not point at the mounted token")
+        check(by_name.get("SMS_TRACKER_API_REVEAL_CONTENT", {}).get("value") == str(api["revealContent"]).lower(),
+              "SMS_TRACKER_API_REVEAL_CONTENT does not match api.revealContent")
+        advertised = f"$(SMS_TRACKER_INSTANCE_ID).{spec['serviceName']}.{sts['metadata'].get('namespace', 'default')}.svc:{port}"
+        check(by_name.get("SMS_TRACKER_ADVERTISED_ADDRESS", {}).get("value") == advertised,
+              f"SMS_TRACKER_ADVERTISED_ADDRESS is not {advertised} (the pod's name under the headless Service)")
+        check(len(api_services) == 1 and [p["port"] for p in api_services[0]["spec"]["ports"]] == [port],
+              f"expected one API Service on port {port}")
+        check(any(p["name"] == "api" for h in headless for p in h["spec"]["ports"]), "the headless Service lacks the api port (each pod's own address)")
+        check(len(ingresses) == (1 if api["ingress"]["enabled"] else 0), "Ingress presence does not match api.ingress.enabled")
+        for ingress in ingresses:
+            backends = [path["backend"]["service"] for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
+            check(all(b["name"] == api_services[0]["metadata"]["name"] and b["port"].get("name") == "api" for b in backends if api_services),
+                  "the Ingress does not route to the API Service's api port")
+    else:
+        check(not api_env and not api_services and not ingresses, f"the API is off but {sorted(api_env)} or its Service/Ingress are rendered")
     # Kubernetes expands $(NAME) only for variables defined earlier in the list.
     for index, e in enumerate(env):
         for ref in REFERENCE.findall(e.get("value", "")):

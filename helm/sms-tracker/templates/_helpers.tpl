@@ -55,6 +55,14 @@ app.kubernetes.io/part-of: sms-tracker
 {{- printf "%s-metrics" (include "sms-tracker.fullname" .) }}
 {{- end }}
 
+{{- define "sms-tracker.apiServiceName" -}}
+{{- printf "%s-api" (include "sms-tracker.fullname" .) }}
+{{- end }}
+
+{{- define "sms-tracker.apiTokenMountPath" -}}
+/etc/sms-tracker/api-token
+{{- end }}
+
 {{- define "sms-tracker.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -107,6 +115,22 @@ StatefulSet template, so every render runs it.
 {{- $topics := $.Values.topics }}
 {{- if has . (list $topics.sent $topics.responses $topics.status $topics.deadLetter) }}
 {{- fail (printf "tracker.deliveryReportsTopic (%s) is also one of topics.*: receipts need a topic of their own (the gateway's delivery reports), or \"\" to turn receipt tracking off" .) }}
+{{- end }}
+{{- end }}
+{{- if .Values.api.enabled }}
+{{- if eq .Values.api.tokenSecret.name "" }}
+{{- fail "api.enabled needs api.tokenSecret.name: the lookup API answers with message state and personal data, so every request must carry a bearer token (a Secret with the token under api.tokenSecret.key)" }}
+{{- end }}
+{{- if eq (int .Values.api.port) 8080 }}
+{{- fail "api.port must not be 8080: that port serves /metrics and the probes, which must stay apart from the API" }}
+{{- end }}
+{{- end }}
+{{- if .Values.api.ingress.enabled }}
+{{- if not .Values.api.enabled }}
+{{- fail "api.ingress.enabled needs api.enabled" }}
+{{- end }}
+{{- if eq .Values.api.ingress.host "" }}
+{{- fail "api.ingress.enabled needs api.ingress.host" }}
 {{- end }}
 {{- end }}
 {{- $reserved := list "RUST_LOG" }}
