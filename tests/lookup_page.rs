@@ -21,36 +21,47 @@ const ID: &str = "5d1f0c9e";
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
                       base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// A tracker with the API on, its token from a file, receipt tracking on (so a SENT message keeps
-/// its WholeMessage and parts while its delivery outcome is awaited).
+/// The token file of a test's trackers, removed when dropped.
+struct TokenFile(PathBuf);
+
+impl TokenFile {
+    fn new() -> Self {
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("page-token"));
+        std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TokenFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A tracker with the API on and its token from a file.
 struct PageTracker {
-    scenario: Scenario,
-    reports: String,
     tracker: Tracker,
     port: u16,
-    token_file: PathBuf,
 }
 
 impl PageTracker {
-    fn start(test: &str) -> Self {
-        let scenario = Scenario::new(test);
-        scenario.create_inputs(2, 2);
-        let reports = format!("{}-dlr", scenario.app_id);
-        support::create_topic(&reports, 1);
-        let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("page-token"));
-        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    fn start(scenario: &Scenario, token: &TokenFile, extra: &[&str]) -> Self {
+        Self::start_on(scenario, token, support::free_port(), extra)
+    }
+
+    /// An instance the others forward lookups to (`--advertised-address`).
+    fn start_advertised(scenario: &Scenario, token: &TokenFile) -> Self {
         let port = support::free_port();
+        Self::start_on(scenario, token, port, &["--advertised-address", &format!("127.0.0.1:{port}")])
+    }
+
+    fn start_on(scenario: &Scenario, token: &TokenFile, port: u16, extra: &[&str]) -> Self {
         let listen = format!("127.0.0.1:{port}");
-        let args = [
-            "--api-listen",
-            &listen,
-            "--api-token-file",
-            token_file.to_str().unwrap(),
-            "--delivery-reports-topic",
-            &reports,
-        ];
-        let tracker = Tracker::start(&scenario, &args);
-        Self { scenario, reports, tracker, port, token_file }
+        let args: Vec<&str> = ["--api-listen", &listen, "--api-token-file", token.0.to_str().unwrap()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        Self { tracker: Tracker::start(scenario, &args), port }
     }
 
     fn url(&self) -> String {
@@ -78,41 +89,48 @@ impl PageTracker {
             .collect();
         (status, headers, body.to_owned())
     }
-
-    /// A SENT message of two parts with an intermediate receipt for part 1: SENT, delivery awaited.
-    fn send_sent_message(&self) -> Value {
-        let input = Input::new();
-        // The sender is markup on purpose: the page must show it as text.
-        let message = format!(
-            r#"{{"id":"{ID}","status":"PENDING","sender":"<b>ACME</b>","recipient":"+385911234567","text":"Your code is 1234","createdAt":"2026-11-25T10:00:00.000Z"}}"#
-        );
-        input.send(&self.scenario.sent, Some(ID), Some(&message));
-        for (n, supplier_id) in [(1, "0A1B2C3D"), (2, "0A1B2C3E")] {
-            let part = format!(
-                r#"{{"messageId":"{ID}","partNumber":{n},"totalParts":2,"commandStatus":0,"supplier":"supplier-a","supplierMessageId":"{supplier_id}"}}"#
-            );
-            input.send(&self.scenario.responses, Some(ID), Some(&part));
-        }
-        let receipt = r#"{"supplier":"supplier-a","supplierMessageId":"0A1B2C3D","stat":"ENROUTE","err":"000"}"#;
-        input.send(&self.reports, Some("0A1B2C3D"), Some(receipt));
-        wait_for("the message to be SENT with part 1's receipt", DEADLINE, || {
-            let (status, _, body) = self.get(&format!("/v1/messages/{ID}"), Some(TOKEN));
-            let view: Value = serde_json::from_str(&body).ok()?;
-            (status == 200 && view["status"] == "SENT" && view["parts"][0]["receipt"]["stat"] == "ENROUTE")
-                .then_some(view)
-        })
-    }
 }
 
-impl Drop for PageTracker {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.token_file);
+/// A tracker with receipt tracking on, so that a SENT message keeps its WholeMessage and parts
+/// while its delivery outcome is awaited: the scenario and the delivery-reports topic.
+fn start_with_receipts(test: &str, token: &TokenFile) -> (Scenario, String, PageTracker) {
+    let scenario = Scenario::new(test);
+    scenario.create_inputs(2, 2);
+    let reports = format!("{}-dlr", scenario.app_id);
+    support::create_topic(&reports, 1);
+    let page = PageTracker::start(&scenario, token, &["--delivery-reports-topic", &reports]);
+    (scenario, reports, page)
+}
+
+/// A SENT message of two parts with an intermediate receipt for part 1: SENT, delivery awaited.
+fn send_sent_message(scenario: &Scenario, reports: &str, page: &PageTracker) -> Value {
+    let input = Input::new();
+    // The sender is markup on purpose: the page must show it as text.
+    let message = format!(
+        r#"{{"id":"{ID}","status":"PENDING","sender":"<b>ACME</b>","recipient":"+385911234567","text":"Your code is 1234","createdAt":"2026-11-25T10:00:00.000Z"}}"#
+    );
+    input.send(&scenario.sent, Some(ID), Some(&message));
+    for (n, supplier_id) in [(1, "0A1B2C3D"), (2, "0A1B2C3E")] {
+        let part = format!(
+            r#"{{"messageId":"{ID}","partNumber":{n},"totalParts":2,"commandStatus":0,"supplier":"supplier-a","supplierMessageId":"{supplier_id}"}}"#
+        );
+        input.send(&scenario.responses, Some(ID), Some(&part));
     }
+    let receipt = r#"{"supplier":"supplier-a","supplierMessageId":"0A1B2C3D","stat":"ENROUTE","err":"000"}"#;
+    input.send(reports, Some("0A1B2C3D"), Some(receipt));
+    wait_for("the message to be SENT with part 1's receipt", DEADLINE, || {
+        let (status, _, body) = page.get(&format!("/v1/messages/{ID}"), Some(TOKEN));
+        let view: Value = serde_json::from_str(&body).ok()?;
+        (status == 200 && view["status"] == "SENT" && view["parts"][0]["receipt"]["stat"] == "ENROUTE").then_some(view)
+    })
 }
 
 #[test]
 fn the_page_needs_no_token_and_is_served_under_a_strict_content_security_policy() {
-    let page = PageTracker::start("page-headers");
+    let token = TokenFile::new();
+    let scenario = Scenario::new("page-headers");
+    scenario.create_inputs(2, 2);
+    let page = PageTracker::start(&scenario, &token, &[]);
     for (path, content_type, contains) in [
         ("/", "text/html; charset=utf-8", "<title>"),
         ("/lookup.js", "text/javascript; charset=utf-8", "textContent"),
@@ -134,8 +152,9 @@ fn the_page_needs_no_token_and_is_served_under_a_strict_content_security_policy(
 
 #[test]
 fn a_person_looks_up_a_sent_message_an_unknown_id_and_uses_a_wrong_token_in_chromium() {
-    let page = PageTracker::start("page-browser");
-    let view = page.send_sent_message();
+    let token = TokenFile::new();
+    let (scenario, reports, page) = start_with_receipts("page-browser", &token);
+    let view = send_sent_message(&scenario, &reports, &page);
     let browser = Browser::start();
     browser.go(&page.url());
 
@@ -241,6 +260,81 @@ fn a_person_looks_up_a_sent_message_an_unknown_id_and_uses_a_wrong_token_in_chro
     );
     assert_eq!(inline, false, "an inline script ran: the policy is not enforced");
     wait_until(&browser, "the refused inline script's report", "return window.violations.join(',')", "script-src-elem");
+}
+
+#[test]
+fn a_forwarded_answer_says_so_and_a_503_is_explained_and_asked_again_once() {
+    let token = TokenFile::new();
+    let scenario = Scenario::new("page-owners");
+    scenario.create_inputs(2, 2);
+    // `advertised` is forwarded to; `silent` advertises no address, so lookups of its partition
+    // on `advertised` get 503 notOwnedHere with Retry-After: 5, as long as the group is as is.
+    let advertised = PageTracker::start_advertised(&scenario, &token);
+    let silent = PageTracker::start(&scenario, &token, &[]);
+    let input = Input::new();
+    let ids: Vec<String> = (0..8).map(|i| format!("m{i}")).collect();
+    for id in &ids {
+        let message = format!(r#"{{"id":"{id}","status":"PENDING","text":"hello"}}"#);
+        let part = format!(
+            r#"{{"messageId":"{id}","partNumber":1,"totalParts":1,"commandStatus":0,"supplier":"s","supplierMessageId":"S-{id}"}}"#
+        );
+        input.send(&scenario.sent, Some(id), Some(&message));
+        input.send(&scenario.responses, Some(id), Some(&part));
+    }
+    // Once the group is stable: an id `advertised` owns, and one `silent` owns.
+    let (theirs, silents) = wait_for("one id owned by each instance, the group stable", DEADLINE, || {
+        let owner = |id: &String| {
+            let (status, _, body) = silent.get(&format!("/v1/messages/{id}"), Some(TOKEN));
+            let view: Value = serde_json::from_str(&body).ok()?;
+            (status == 200 && view["status"] == "SENT")
+                .then(|| view["answeredBy"].as_str().unwrap_or_default().to_owned())
+        };
+        let owners: Option<Vec<String>> = ids.iter().map(owner).collect();
+        let owners = owners?;
+        let of = |instance: String| ids.iter().zip(&owners).find(|(_, o)| **o == instance).map(|(id, _)| id.clone());
+        let (theirs, silents) = (of(advertised.instance())?, of(silent.instance())?);
+        let (status, _, body) = advertised.get(&format!("/v1/messages/{silents}"), Some(TOKEN));
+        (status == 503 && body.contains("notOwnedHere")).then_some((theirs, silents))
+    });
+
+    let browser = Browser::start();
+    // Asked on `silent`, answered by `advertised`: the page says it was forwarded.
+    browser.go(&silent.url());
+    browser.type_into("#token", TOKEN);
+    browser.type_into("#message-id", &theirs);
+    browser.click("#look-up");
+    wait_until(&browser, "the forwarded answer", "return document.getElementById('status').textContent", "SENT");
+    assert_eq!(browser.text("#answered-by"), advertised.instance());
+    let forwarded = browser.text("#forwarded");
+    assert!(forwarded.starts_with(&format!("yes: {}, the instance this page asked", silent.instance())), "{forwarded}");
+    assert!(browser.text("#summary").contains("terminalMarker: Final"), "without receipts SENT is final");
+    assert!(browser.text("#parts-none").starts_with("No part is known"));
+
+    // Asked on `advertised` for `silent`'s id: 503, explained, asked again once after Retry-After.
+    let refused = || advertised.tracker.metric(r#"sms_tracker_api_requests_total{code="503",route="message"}"#);
+    let before = refused().unwrap_or(0.0);
+    browser.go(&advertised.url());
+    browser.type_into("#token", TOKEN);
+    browser.type_into("#message-id", &silents);
+    browser.click("#look-up");
+    let outcome = "return document.getElementById('notice').dataset.outcome";
+    wait_until(&browser, "the 503 explanation", outcome, "retrying");
+    let notice = browser.text("#notice");
+    assert!(
+        notice.starts_with(
+            "Not available right now: the instance that owns its partition cannot be asked through this one."
+        ),
+        "{notice}"
+    );
+    assert!(notice.ends_with("Retrying once in 5 s\u{2026}"), "{notice}");
+    wait_until(&browser, "the retry's 503", outcome, "unavailable");
+    let notice = browser.text("#notice");
+    assert!(
+        notice.starts_with("Still not available after one retry:") && notice.ends_with("Try again later."),
+        "{notice}"
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(refused().unwrap_or(0.0) - before, 2.0, "one lookup and one retry, no more");
 }
 
 /// Polls `script` in the page until it returns `expected`; on time-out, says what the page showed.
