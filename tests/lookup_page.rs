@@ -168,7 +168,7 @@ fn a_person_looks_up_a_sent_message_an_unknown_id_and_uses_a_wrong_token_in_chro
     );
     assert_eq!(loaded["sheets"], 1, "{loaded}");
     assert!(loaded["rules"].as_u64().unwrap() > 10, "the stylesheet applied: {loaded}");
-    assert!(loaded["font"].as_str().unwrap().contains("DejaVu Sans"), "no web font: {loaded}");
+    assert!(loaded["font"].as_str().unwrap().contains("DejaVu Sans"), "the stylesheet's system fonts: {loaded}");
 
     // A SENT message: status, parts, which instance answered, content masked.
     browser.type_into("#token", TOKEN);
@@ -181,6 +181,8 @@ fn a_person_looks_up_a_sent_message_an_unknown_id_and_uses_a_wrong_token_in_chro
         "SENT",
     );
     assert_eq!(browser.text("#result-id"), ID);
+    let focused = browser.execute("return document.activeElement.id", json!([]));
+    assert_eq!(focused, "result-title", "the answer's heading takes the focus, so screen readers announce it");
     assert!(browser.text("#status-text").starts_with("Every part was accepted by its supplier"));
     assert_eq!(browser.text("#answered-by"), page.instance());
     assert_eq!(view["answeredBy"], page.instance());

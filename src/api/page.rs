@@ -13,8 +13,11 @@ const PAGE: &str = include_str!("page/lookup.html");
 const SCRIPT: &str = include_str!("page/lookup.js");
 const STYLE: &str = include_str!("page/lookup.css");
 
+/// Where people open the page: the listener's root.
 pub const PAGE_PATH: &str = "/";
+/// The script, a file of its own so that the policy needs no `'unsafe-inline'` or hash.
 pub const SCRIPT_PATH: &str = "/lookup.js";
+/// The stylesheet, apart for the same reason.
 pub const STYLE_PATH: &str = "/lookup.css";
 
 /// No inline script or style at all (no `'unsafe-inline'`, no hashes to keep in step), nothing

@@ -132,7 +132,7 @@
     return tokenField.value.trim() !== "";
   }
 
-  /// A notice; `outcome` is for tests and styles, the text for people.
+  // A notice; `outcome` is for tests and styles, the text for people.
   function show(outcome, kind, text) {
     notice.dataset.outcome = outcome;
     notice.className = kind;
@@ -169,6 +169,8 @@
     renderParts(view.parts || []);
     renderMessage(view.message);
     result.hidden = false;
+    // Screen readers announce the answer's heading (status and id) once it is there.
+    $("result-title").focus();
   }
 
   function renderTimeline(view) {
