@@ -18,7 +18,7 @@ const TOKEN: &str = "s3cret-page-token";
 const ID: &str = "5d1f0c9e";
 
 /// The policy `src/api/page.rs` promises, asserted word for word.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                       base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The token file of a test's trackers, removed when dropped.
@@ -262,6 +262,15 @@ fn a_person_looks_up_a_sent_message_an_unknown_id_and_uses_a_wrong_token_in_chro
     );
     assert_eq!(inline, false, "an inline script ran: the policy is not enforced");
     wait_until(&browser, "the refused inline script's report", "return window.violations.join(',')", "script-src-elem");
+    // The console, from the page's load on: the lookups' 4xx, the refused inline script, nothing
+    // else (no other report of the policy, no script error).
+    let console = browser.console();
+    let policy: Vec<&String> = console.iter().filter(|m| m.contains("Content Security Policy")).collect();
+    assert!(policy.len() == 1 && policy[0].contains("Executing inline script"), "{console:#?}");
+    let other = console.iter().filter(|m| !m.contains("Content Security Policy"));
+    let unexpected: Vec<&String> =
+        other.filter(|m| !m.contains("Failed to load resource: the server responded with a status of 4")).collect();
+    assert!(unexpected.is_empty(), "{console:#?}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub const STYLE_PATH: &str = "/lookup.css";
 /// from another origin, no `<base>` or form target to redirect the token elsewhere, and no framing
 /// (clickjacking).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// `GET /`: the page.
 pub async fn page() -> HttpResponse {

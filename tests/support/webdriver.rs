@@ -75,6 +75,7 @@ impl Browser {
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let session = browser.call("POST", "/session", Some(&capabilities));
         browser.session = session["sessionId"].as_str().expect("a session id").to_owned();
@@ -112,6 +113,16 @@ impl Browser {
     /// Runs `script` (a function body; `arguments` holds `args`) in the page and returns its value.
     pub fn execute(&self, script: &str, args: Value) -> Value {
         self.session_call("POST", "/execute/sync", Some(&json!({ "script": script, "args": args })))
+    }
+
+    /// The browser console's messages since the last call (errors, CSP reports among them).
+    pub fn console(&self) -> Vec<String> {
+        let entries = self.session_call("POST", "/se/log", Some(&json!({"type": "browser"})));
+        let entries = entries.as_array().cloned().unwrap_or_default();
+        entries
+            .iter()
+            .map(|e| format!("{} {}", e["level"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or("")))
+            .collect()
     }
 
     /// Resizes the window (the viewport a screenshot shows).
