@@ -19,6 +19,9 @@ scripts/check-layers.py
 step "Prometheus and promtool (Debian's package, for tests/observability.rs)"
 scripts/install-prometheus.sh
 
+step "Chromium and ChromeDriver (Debian's packages, for tests/lookup_page.rs)"
+scripts/install-chromium.sh
+
 step "Unit, property and integration tests (against the real broker)"
 # Integration tests each start their own tracker processes; two at a time suits a 2-core machine.
 mkdir -p target

@@ -358,8 +358,11 @@ fn any_instance_answers_for_any_id_by_forwarding_even_across_a_kill_of_the_owner
     let mut owner_of = std::collections::HashMap::new();
     for id in &ids {
         let answers = [&first, &second].map(|api| api.wait_for_lookup(id, token, |r| r.status == 200));
-        for answer in &answers {
+        for (answer, api) in answers.iter().zip([&first, &second]) {
             assert_eq!(answer.body["status"], "SENT", "{:#}", answer.body);
+            // A forwarded answer names the instance that forwarded it; an own one does not.
+            let forwarded = (answer.body["answeredBy"] != api.instance()).then(|| api.instance());
+            assert_eq!(answer.header("x-sms-tracker-forwarded-by"), forwarded.as_deref(), "{answer:?}");
         }
         assert_eq!(answers[0].body["answeredBy"], answers[1].body["answeredBy"], "the owner answers both");
         owner_of.insert(id.clone(), answers[0].body["answeredBy"].as_str().unwrap().to_owned());

@@ -9,7 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Marks a forwarded request (its value names the forwarding instance); an instance that gets
-/// one for a partition it does not own answers instead of forwarding it on.
+/// one for a partition it does not own answers instead of forwarding it on. The forwarding
+/// instance's answer to its caller carries it too.
 pub const FORWARDED_BY: &str = "x-sms-tracker-forwarded-by";
 
 /// The whole exchange with the owner, connect to last byte.

@@ -4,13 +4,15 @@
 //! ([`auth`]), and `text` and `recipient` are masked unless revealed.
 //!
 //! [`routes`] handles requests, [`id`] reads the id from the path, [`body`] writes the JSON,
-//! [`owner`] says who owns a partition this instance does not, and [`forward`] asks it.
+//! [`owner`] says who owns a partition this instance does not, and [`forward`] asks it. [`page`]
+//! serves the lookup page for people at `/`, which asks the same route.
 
 pub mod auth;
 pub mod body;
 pub mod forward;
 pub mod id;
 pub mod owner;
+pub mod page;
 pub mod routes;
 
 use std::net::{SocketAddr, TcpListener};
@@ -71,6 +73,10 @@ pub fn serve(listener: TcpListener, api: Api) -> std::io::Result<(Server, Socket
                     .route("/messages/{id:.*}", web::get().to(routes::message))
                     .default_service(web::to(routes::no_route)),
             )
+            // The page holds no data: no token to load it; its lookups carry one.
+            .route(page::PAGE_PATH, web::get().to(page::page))
+            .route(page::SCRIPT_PATH, web::get().to(page::script))
+            .route(page::STYLE_PATH, web::get().to(page::style))
             .default_service(web::to(routes::no_route))
     })
     // A lookup costs the worker microseconds; the partition actors do the work on their threads.

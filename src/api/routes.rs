@@ -175,6 +175,8 @@ async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition:
             let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
             let mut response = HttpResponse::build(status);
             response.content_type("application/json");
+            // Tells the caller (the lookup page says so) that another instance answered for this one.
+            response.insert_header((FORWARDED_BY, api.instance.as_str()));
             if let Some(retry_after) = answer.retry_after {
                 response.insert_header((header::RETRY_AFTER, retry_after));
             }

@@ -713,6 +713,9 @@ pub mod prometheus;
 /// A 3-node KRaft cluster (tests/cluster.rs).
 pub mod cluster;
 
+/// Headless Chromium over WebDriver (tests/lookup_page.rs).
+pub mod webdriver;
+
 /// `(status code, body)` of a GET on a local tracker's HTTP server.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
