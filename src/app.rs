@@ -92,6 +92,12 @@ impl ApiListener {
     fn bind(config: &Config) -> anyhow::Result<Option<Self>> {
         let Some(listen) = config.api_listen else { return Ok(None) };
         let token = config.api_token_file.as_deref().map(Token::from_file).transpose()?;
+        // Masked content is the only thing that makes an open API tolerable.
+        if token.is_none() && config.api_reveal_content {
+            anyhow::bail!(
+                "--api-reveal-content needs --api-token-file: recipients and texts are never shown without authentication"
+            );
+        }
         if token.is_none() {
             tracing::warn!(address = %listen, "The lookup API needs no token (no --api-token-file): anyone who reaches it can look messages up");
         }

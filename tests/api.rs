@@ -494,7 +494,7 @@ fn lookups_during_a_rebalance_are_right_or_503_and_every_instance_answers_after_
 
 /// A lookup API that cannot work stops the start, before the instance joins the group.
 #[test]
-fn an_unreadable_token_file_or_a_taken_api_port_stops_the_start() {
+fn an_unreadable_token_file_a_taken_api_port_or_revealed_content_without_a_token_stops_the_start() {
     let s = Scenario::new("api-refused");
     s.create_inputs(1, 1);
     let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("no-such-token"));
@@ -514,4 +514,11 @@ fn an_unreadable_token_file_or_a_taken_api_port_stops_the_start() {
     let logs = std::fs::read_to_string(log).unwrap();
     assert!(logs.contains(&format!("cannot listen on {listen} (--api-listen)")), "{logs}");
     assert!(!logs.contains("Partition actor started"), "stopped before joining: {logs}");
+
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let tracker = Tracker::spawn(&s, &["--api-listen", &listen, "--api-reveal-content"]);
+    let log = tracker.log.clone();
+    assert!(!tracker.wait_exit().success(), "must exit non-zero");
+    let logs = std::fs::read_to_string(log).unwrap();
+    assert!(logs.contains("--api-reveal-content needs --api-token-file"), "{logs}");
 }
