@@ -76,6 +76,30 @@ impl ApiTracker {
         request_raw(self.port, request.as_bytes())
     }
 
+    /// `POST path` with a body of `content_type` and an optional bearer token.
+    fn post(&self, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> Response {
+        self.post_with(path, token, &format!("Content-Type: {content_type}\r\n"), body)
+    }
+
+    /// [`ApiTracker::post`] with the header lines given (each ending in CRLF).
+    fn post_with(&self, path: &str, token: Option<&str>, headers: &str, body: &[u8]) -> Response {
+        let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n{authorization}{headers}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request_raw(self.port, &request)
+    }
+
+    /// `POST /v1/messages:batchGet` of `ids`.
+    fn batch(&self, ids: &[&str], token: Option<&str>) -> Response {
+        let body = serde_json::to_vec(&serde_json::json!({ "ids": ids })).unwrap();
+        self.post("/v1/messages:batchGet", token, "application/json", &body)
+    }
+
     /// Looks `id` up until `done` accepts the answer (the tracker processes input asynchronously).
     fn wait_for_lookup(&self, id: &str, token: Option<&str>, done: impl Fn(&Response) -> bool) -> Response {
         wait_for(&format!("a lookup of {id} to show the expected state"), DEADLINE, || {
@@ -521,4 +545,153 @@ fn an_unreadable_token_file_a_taken_api_port_or_revealed_content_without_a_token
     assert!(!tracker.wait_exit().success(), "must exit non-zero");
     let logs = std::fs::read_to_string(log).unwrap();
     assert!(logs.contains("--api-reveal-content needs --api-token-file"), "{logs}");
+}
+
+/// `POST /v1/messages:batchGet` at either of two instances: every id answered by its owner (one
+/// forwarded batch per owner), unknown ids as 404 entries, duplicates answered each time, the
+/// token required, and a dead owner's ids as 503 entries in a batch that still answers 200.
+#[test]
+fn a_batch_is_answered_by_the_owners_one_forward_per_owner() {
+    let s = Scenario::new("api-batch");
+    s.create_inputs(2, 2);
+    let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("api-token"));
+    std::fs::write(&token_file, "batch-token").unwrap();
+    let token_args = ["--api-token-file", token_file.to_str().unwrap()];
+    let token = Some("batch-token");
+    let first = ApiTracker::start_advertised(&s, &token_args);
+    let second = ApiTracker::start_advertised(&s, &token_args);
+    wait_for("each instance to own one partition", DEADLINE, || {
+        first.owns_one_partition()?;
+        second.owns_one_partition()
+    });
+    let input = Input::new();
+    let ids: Vec<String> = (0..8).map(|i| format!("b{i}")).collect();
+    for id in &ids {
+        input.send(&s.sent, Some(id), Some(&message(id)));
+        input.send(&s.responses, Some(id), Some(&part(id, 1, 1, 0, Some("A"))));
+    }
+    assert_eq!(s.settled_output(&s.status).len(), ids.len());
+    let mut asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    asked.extend(["nobody", "b0"]);
+
+    let mut owner_of = std::collections::HashMap::new();
+    for api in [&first, &second] {
+        let batch = wait_for("a batch answered in full by the owners", DEADLINE, || {
+            let batch = api.batch(&asked, token);
+            assert_eq!(batch.status, 200, "{batch:?}");
+            let results = batch.body["results"].as_array().unwrap().clone();
+            results.iter().all(|r| r.get("code").is_none_or(|code| code == 404)).then_some(batch)
+        });
+        assert_eq!(batch.body["answeredBy"], api.instance());
+        let results = batch.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), asked.len());
+        for (result, id) in results.iter().zip(&asked) {
+            assert_eq!(result["id"], *id, "request order");
+            if *id == "nobody" {
+                assert_eq!((result["code"].as_u64(), result["error"].as_str()), (Some(404), Some("unknownOrPurged")));
+                assert!(result["partition"].is_i64(), "{result:#}");
+                continue;
+            }
+            assert_eq!(result["status"], "SENT", "{result:#}");
+            // The batch entry is what a GET of the id answers.
+            let single = api.get(&format!("/v1/messages/{id}"), token);
+            assert_eq!(single.body, *result, "{id}");
+            let owner = result["answeredBy"].as_str().unwrap().to_owned();
+            assert_eq!(owner_of.entry(id.to_string()).or_insert_with(|| owner.clone()), &owner, "{id}");
+        }
+        assert_eq!(results[0], results[asked.len() - 1], "a duplicate is answered again");
+    }
+    let owners: std::collections::BTreeSet<&String> = owner_of.values().collect();
+    assert_eq!(owners.len(), 2, "ids on both partitions: {owner_of:?}");
+
+    // One forward per owner elsewhere, however many of its ids are in the batch.
+    let forwards = |api: &ApiTracker| api.tracker.metric(r#"sms_tracker_api_forwards_total{result="answered"}"#);
+    let before = forwards(&first).unwrap();
+    assert_eq!(first.batch(&asked, token).status, 200);
+    assert_eq!(forwards(&first), Some(before + 1.0));
+    // A forwarded batch answers the ids it does not own with notOwnedHere, never forwarding again.
+    let body = serde_json::to_vec(&serde_json::json!({ "ids": asked })).unwrap();
+    let headers = "Content-Type: application/json\r\nX-Sms-Tracker-Forwarded-By: test\r\n";
+    let again = first.post_with("/v1/messages:batchGet", token, headers, &body);
+    assert_eq!(forwards(&first), Some(before + 1.0));
+    for (result, id) in again.body["results"].as_array().unwrap().iter().zip(&asked) {
+        if owner_of.get(*id).is_some_and(|owner| *owner != first.instance()) {
+            assert_eq!((result["code"].as_u64(), result["error"].as_str()), (Some(503), Some("notOwnedHere")));
+            assert_eq!(result["retryAfter"], 1);
+        }
+    }
+
+    assert_eq!(first.batch(&asked, None).status, 401, "the token is required");
+    assert_eq!(first.batch(&asked, Some("wrong")).status, 401);
+    assert_eq!(first.tracker.metric(r#"sms_tracker_api_requests_total{code="401",route="batchGet"}"#), Some(2.0));
+    assert!(first.tracker.metric(r#"sms_tracker_api_requests_total{code="200",route="batchGet"}"#).unwrap() >= 3.0);
+
+    // The owner dies: its ids become 503 entries (with retryAfter) until the survivor owns them
+    // (the survivor's own too, while the group rebalances).
+    second.tracker.sigkill();
+    let mut refusals = std::collections::BTreeSet::new();
+    let batch = wait_for("the survivor to answer every id itself", DEADLINE, || {
+        let batch = first.batch(&asked, token);
+        assert_eq!(batch.status, 200, "{batch:?}");
+        let results = batch.body["results"].as_array().unwrap().clone();
+        for result in &results {
+            if result["code"] == 503 {
+                assert!(result["retryAfter"].is_u64(), "{result:#}");
+                refusals.insert(result["error"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        results.iter().all(|r| r.get("code").is_none_or(|code| code == 404)).then_some(results)
+    });
+    for (result, id) in batch.iter().zip(&asked) {
+        assert_eq!(result["answeredBy"], first.instance());
+        if *id != "nobody" {
+            assert_eq!(result["status"], "SENT", "never a wrong status: {result:#}");
+        }
+    }
+    eprintln!("while the owner was dead the batch's entries were 503 with: {refusals:?}");
+    let _ = std::fs::remove_file(token_file);
+}
+
+/// A batch's limits: 1 to 1,000 ids of valid ids in JSON, a body of bounded size.
+#[test]
+fn bad_batches_get_a_clear_4xx() {
+    let (_s, api, _input) = started("api-batch-bad", &[]);
+    let path = "/v1/messages:batchGet";
+    let refused = |answer: Response, status: u16, error: &str, says: &str| {
+        assert_eq!((answer.status, answer.body["error"].as_str()), (status, Some(error)), "{answer:?}");
+        assert!(answer.body["message"].as_str().unwrap().contains(says), "{:#}", answer.body);
+    };
+    let too_many: Vec<String> = (0..1001).map(|i| format!("x{i}")).collect();
+    let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+    refused(api.batch(&too_many, None), 400, "badBatch", "1001 ids");
+    refused(api.batch(&[], None), 400, "badBatch", "no ids");
+    refused(api.batch(&["a", ""], None), 400, "badBatch", "ids[1] is empty");
+    refused(api.batch(&["a", "b", &"x".repeat(1025)], None), 400, "badBatch", "ids[2] is longer");
+    refused(api.post(path, None, "application/json", b"{\"ids\": [\"a\""), 400, "badBatch", "JSON");
+    refused(api.post(path, None, "application/json", b"[\"a\"]"), 400, "badBatch", "JSON");
+    refused(api.post(path, None, "text/plain", b"{\"ids\": [\"a\"]}"), 415, "unsupportedMediaType", "application/json");
+    // A declared length beyond the limit is refused before the body is sent.
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                        Content-Length: 7000000\r\nConnection: close\r\n\r\n"
+    );
+    let huge = request_raw(api.port, head.as_bytes());
+    refused(huge, 413, "bodyTooLarge", "longer than");
+
+    // The largest batch: 1,000 ids, all answered (unknown here).
+    let most: Vec<String> = (0..1000).map(|i| format!("{i:x>1024}")).collect();
+    let most: Vec<&str> = most.iter().map(String::as_str).collect();
+    let answer = api.batch(&most, None);
+    assert_eq!(answer.status, 200);
+    let results = answer.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1000);
+    assert!(results.iter().zip(&most).all(|(r, id)| r["id"] == *id && r["code"] == 404), "{:#}", results[0]);
+
+    // No clash with the GET: an id literally named `:batchGet` is looked up, a GET of the batch
+    // route is no route.
+    assert_eq!(api.get("/v1/messages/:batchGet", None).body["id"], ":batchGet");
+    assert_eq!(api.get("/v1/messages/:batchGet", None).status, 404);
+    assert_eq!(api.get(path, None).body["error"], "noSuchRoute");
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="400",route="batchGet"}"#), Some(6.0));
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="413",route="batchGet"}"#), Some(1.0));
 }

@@ -3,11 +3,13 @@
 //! `/metrics` and the probes because it serves personal data: a bearer token guards it
 //! ([`auth`]), and `text` and `recipient` are masked unless revealed.
 //!
-//! [`routes`] handles requests, [`id`] reads the id from the path, [`body`] writes the JSON,
-//! [`owner`] says who owns a partition this instance does not, and [`forward`] asks it. [`page`]
-//! serves the lookup page for people at `/`, which asks the same route.
+//! [`routes`] handles requests, [`batch`] many ids in one (`POST /v1/messages:batchGet`), [`id`]
+//! reads the id from the path, [`body`] writes the JSON, [`owner`] says who owns a partition this
+//! instance does not, and [`forward`] asks it. [`page`] serves the lookup page for people at `/`,
+//! which asks the GET route.
 
 pub mod auth;
+pub mod batch;
 pub mod body;
 pub mod forward;
 pub mod id;
@@ -28,7 +30,8 @@ use crate::pipeline::router::Router;
 use crate::telemetry::Metrics;
 use auth::Token;
 
-/// Largest request body accepted (no route reads one yet): memory per request stays bounded.
+/// Largest request body accepted by the routes that do not set their own (the batch reads its
+/// own, up to [`batch::MAX_BODY_BYTES`]): memory per request stays bounded.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A client must send its whole request head within this, or get 408: slow clients hold no
 /// connection for long.
@@ -71,6 +74,8 @@ pub fn serve(listener: TcpListener, api: Api) -> std::io::Result<(Server, Socket
                     .wrap(from_fn(routes::authenticate))
                     // `.*`, not `{id}`: an empty id or one with a slash gets its own answer.
                     .route("/messages/{id:.*}", web::get().to(routes::message))
+                    // No clash with the GET: `:batchGet` follows `messages` without a slash.
+                    .route("/messages:batchGet", web::post().to(batch::batch_get))
                     .default_service(web::to(routes::no_route)),
             )
             // The page holds no data: no token to load it; its lookups carry one.

@@ -18,20 +18,28 @@ use super::owner::Owner;
 use crate::pipeline::messages::{Answer, Lookup, LookupAnswer};
 
 pub const MESSAGE_PREFIX: &str = "/v1/messages/";
+/// `POST` only ([`super::batch`]).
+pub const BATCH_PATH: &str = "/v1/messages:batchGet";
 
 /// How long a lookup may wait for the partition actor, which answers between record batches.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Retry-After, in seconds, per reason: a restore, a rebalance or a dead owner's replacement
 /// usually takes seconds; an owner that advertises no address stays so until the next rebalance;
 /// an unreadable state needs an operator.
-const RETRY_SOON: u32 = 1;
+pub(super) const RETRY_SOON: u32 = 1;
 const RETRY_NOT_OWNED: u32 = 5;
 const RETRY_FAILED_CLOSED: u32 = 60;
 
 /// The metric label of a request: a fixed few names, never the path (it holds message ids).
 pub fn route_label(path: &str) -> &'static str {
-    if path.starts_with(MESSAGE_PREFIX) { "message" } else { "other" }
+    if path.starts_with(MESSAGE_PREFIX) {
+        "message"
+    } else if path == BATCH_PATH {
+        "batchGet"
+    } else {
+        "other"
+    }
 }
 
 /// Counts and times every request, whatever answered it (a refusal included).
@@ -105,7 +113,7 @@ pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse 
     }
 }
 
-fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswer) -> HttpResponse {
+pub(super) fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswer) -> HttpResponse {
     let p = Some(partition);
     match answer {
         Answer::Found(view) => {
@@ -145,24 +153,9 @@ fn answered(api: &Api, id: &str, LookupAnswer { partition, answer }: LookupAnswe
 
 /// Asks the partition's owner and passes its answer on (which names the owner in `answeredBy`).
 async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition: i32) -> HttpResponse {
-    let p = Some(partition);
-    let (address, member) = match api.owners.owner_of(partition).await {
-        Owner::Remote { address, member } => (address, member),
-        Owner::NoAddress { member } => {
-            let message = format!(
-                "partition {partition} is owned by {member}, which advertises no address (--advertised-address): \
-                 ask it directly"
-            );
-            return unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_NOT_OWNED);
-        }
-        Owner::Changing => {
-            let message = format!("partition {partition} is changing owners (the group is rebalancing)");
-            return unavailable(api, "rebalancing", message, Some(id), p, RETRY_SOON);
-        }
-        Owner::Unknown(error) => {
-            let message = format!("partition {partition} is owned elsewhere, and its owner is unknown: {error}");
-            return unavailable(api, "unavailable", message, Some(id), p, RETRY_SOON);
-        }
+    let (address, member) = match owner_address(api, partition).await {
+        Ok(owner) => owner,
+        Err(none) => return none.response(api, id, partition),
     };
     let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     match forward::get(&address, request.uri().path(), authorization, &api.instance).await {
@@ -185,19 +178,71 @@ async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition:
         Err(error) => {
             api.metrics.api_forwarded(false);
             api.owners.forget();
-            let message = format!("partition {partition} is owned by {member}, which did not answer: {error}");
-            unavailable(api, "ownerUnreachable", message, Some(id), p, RETRY_SOON)
+            owner_unreachable(api, id, partition, &member, &error)
+        }
+    }
+}
+
+/// The 503 of an owner that did not answer.
+pub(super) fn owner_unreachable(
+    api: &Api,
+    id: &str,
+    partition: i32,
+    member: &str,
+    error: &dyn std::fmt::Display,
+) -> HttpResponse {
+    let message = format!("partition {partition} is owned by {member}, which did not answer: {error}");
+    unavailable(api, "ownerUnreachable", message, Some(id), Some(partition), RETRY_SOON)
+}
+
+/// The address and member name of the instance owning `partition`, or why there is none to ask.
+pub(super) async fn owner_address(api: &Api, partition: i32) -> Result<(String, String), NoOwner> {
+    match api.owners.owner_of(partition).await {
+        Owner::Remote { address, member } => Ok((address, member)),
+        Owner::NoAddress { member } => Err(NoOwner::NoAddress { member }),
+        Owner::Changing => Err(NoOwner::Changing),
+        Owner::Unknown(error) => Err(NoOwner::Unknown(error.to_string())),
+    }
+}
+
+/// Why a partition owned elsewhere has no owner to forward to.
+pub(super) enum NoOwner {
+    NoAddress { member: String },
+    Changing,
+    Unknown(String),
+}
+
+impl NoOwner {
+    /// The 503 answering a lookup of `id` on `partition`.
+    pub(super) fn response(&self, api: &Api, id: &str, partition: i32) -> HttpResponse {
+        let p = Some(partition);
+        match self {
+            NoOwner::NoAddress { member } => {
+                let message = format!(
+                    "partition {partition} is owned by {member}, which advertises no address \
+                     (--advertised-address): ask it directly"
+                );
+                unavailable(api, "notOwnedHere", message, Some(id), p, RETRY_NOT_OWNED)
+            }
+            NoOwner::Changing => {
+                let message = format!("partition {partition} is changing owners (the group is rebalancing)");
+                unavailable(api, "rebalancing", message, Some(id), p, RETRY_SOON)
+            }
+            NoOwner::Unknown(error) => {
+                let message = format!("partition {partition} is owned elsewhere, and its owner is unknown: {error}");
+                unavailable(api, "unavailable", message, Some(id), p, RETRY_SOON)
+            }
         }
     }
 }
 
 /// Every route the API does not have.
 pub async fn no_route(api: web::Data<Api>) -> HttpResponse {
-    let message = format!("no such route; ask GET {MESSAGE_PREFIX}{{id}}");
+    let message = format!("no such route; ask GET {MESSAGE_PREFIX}{{id}} or POST {}", BATCH_PATH);
     refusal(&api, StatusCode::NOT_FOUND, "noSuchRoute", message, None, None)
 }
 
-fn unavailable(
+pub(super) fn unavailable(
     api: &Api,
     error: &'static str,
     message: String,
@@ -209,7 +254,7 @@ fn unavailable(
     HttpResponse::ServiceUnavailable().insert_header((header::RETRY_AFTER, retry_after)).json(body)
 }
 
-fn refusal(
+pub(super) fn refusal(
     api: &Api,
     status: StatusCode,
     error: &'static str,
