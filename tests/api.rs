@@ -677,6 +677,13 @@ fn bad_batches_get_a_clear_4xx() {
     );
     let huge = request_raw(api.port, head.as_bytes());
     refused(huge, 413, "bodyTooLarge", "longer than");
+    // A body that never arrives in full is refused after 10 s, its connection closed.
+    let started = Instant::now();
+    let slow = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ids\""
+    );
+    refused(request_raw(api.port, slow.as_bytes()), 408, "bodyTimeout", "did not arrive");
+    assert!(started.elapsed() < Duration::from_secs(20));
 
     // The largest batch: 1,000 ids, all answered (unknown here).
     let most: Vec<String> = (0..1000).map(|i| format!("{i:x>1024}")).collect();

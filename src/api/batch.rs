@@ -4,6 +4,7 @@
 //! instance, in parallel. The batch answers 200 whatever its entries say.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -12,6 +13,7 @@ use futures::StreamExt;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 
 use super::Api;
 use super::forward::{self, FORWARDED_BY};
@@ -26,6 +28,13 @@ pub const MAX_IDS: usize = 1000;
 /// Largest body: [`MAX_IDS`] ids of [`MAX_ID_BYTES`] bytes, each byte JSON-escaped at worst as
 /// `\u00XX` (6 bytes), with quotes and commas, plus room for the envelope and whitespace.
 pub const MAX_BODY_BYTES: usize = MAX_IDS * (6 * MAX_ID_BYTES + 3) + 4096;
+
+/// Batches read or answered at once: with the body limit, bounds the memory batches hold
+/// (about 16 × 6.2 MB of bodies at worst); one more is refused with 503 `busy`.
+const MAX_CONCURRENT_BATCHES: usize = 16;
+static BATCHES: Semaphore = Semaphore::const_new(MAX_CONCURRENT_BATCHES);
+/// The whole body must arrive within this (408 otherwise): a slow client holds no batch slot long.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,9 +109,17 @@ pub async fn batch_get(request: HttpRequest, payload: web::Payload, api: web::Da
     if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return too_large(&api);
     }
-    let body = match read_body(payload).await {
-        Ok(body) => body,
-        Err(response) => return response(&api),
+    let Ok(_slot) = BATCHES.try_acquire() else {
+        let message = format!("{MAX_CONCURRENT_BATCHES} batches are being answered; retry");
+        return unavailable(&api, "busy", message, None, None, RETRY_SOON);
+    };
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read_body(payload)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return response(&api),
+        Err(_) => {
+            let message = format!("the body did not arrive within {BODY_TIMEOUT:?}");
+            return refusal(&api, StatusCode::REQUEST_TIMEOUT, "bodyTimeout", message, None, None);
+        }
     };
     let ids = match parse(&body) {
         Ok(ids) => ids,
