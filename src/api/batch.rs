@@ -205,8 +205,15 @@ async fn answer(api: &Api, ids: &[String], forwarded: bool, authorization: Optio
             Ok(answer) if answer.status == 200 => {
                 api.metrics.api_forwarded(true);
                 match serde_json::from_slice::<OwnerAnswer>(&answer.body) {
-                    Ok(OwnerAnswer { results }) if results.len() == indexes.len() => Ok(results),
-                    _ => Err("an answer that is not a batch of as many entries as ids sent".to_owned()),
+                    // Each entry must be for the id sent at its place: an entry is never passed
+                    // on for another id.
+                    Ok(OwnerAnswer { results })
+                        if results.len() == indexes.len()
+                            && results.iter().zip(&indexes).all(|(entry, &(index, _))| entry["id"] == ids[index]) =>
+                    {
+                        Ok(results)
+                    }
+                    _ => Err("an answer that is not a batch of one entry per id sent, in order".to_owned()),
                 }
             }
             Ok(answer) => {
