@@ -222,6 +222,7 @@ impl RunningPipeline {
             group: config.application_id.clone(),
             max_batch: config.max_batch_records.max(1),
             max_input_idle: config.max_input_idle(),
+            order_buffer_bytes: config.order_buffer_bytes(),
             inbox: source_rx,
             health,
         };

@@ -156,6 +156,13 @@ pub struct Config {
     #[arg(long, env = "SMS_TRACKER_MAX_INPUT_IDLE_MS", default_value_t = 500)]
     pub max_input_idle_ms: u64,
 
+    /// Memory (MiB) the records held back for timestamp order may take, over all partitions.
+    /// Beyond it their input partitions are paused, which costs throughput (librdkafka fetches
+    /// again what it had prefetched for them); in a backlog one input is often fetched far ahead
+    /// of the other, so this buys catch-up speed with memory.
+    #[arg(long, env = "SMS_TRACKER_ORDER_BUFFER_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub order_buffer_mib: u64,
+
     /// Threads running partition actors; 0 means one per CPU core.
     #[arg(long, env = "SMS_TRACKER_WORKER_THREADS", default_value_t = 0)]
     pub worker_threads: usize,
@@ -193,6 +200,10 @@ impl Config {
 
     pub fn max_input_idle(&self) -> Duration {
         Duration::from_millis(self.max_input_idle_ms)
+    }
+
+    pub fn order_buffer_bytes(&self) -> usize {
+        usize::try_from(self.order_buffer_mib << 20).unwrap_or(usize::MAX)
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub revoke_commits: IntCounter,
     pub assigned_partitions: IntGauge,
     pub rebalances: IntCounter,
+    pub input_pauses: IntCounter,
+    pub order_buffer_bytes: IntGauge,
     pub records_restored: IntCounter,
     pub changelog_unreadable_records: IntCounter,
     pub partitions_failed_closed: IntGauge,
@@ -112,6 +114,14 @@ impl Metrics {
             assigned_partitions: r
                 .gauge("sms_tracker_assigned_partitions", "Input partitions assigned to this instance."),
             rebalances: r.counter("sms_tracker_rebalances_total", "Consumer group rebalances (assignments) seen."),
+            input_pauses: r.counter(
+                "sms_tracker_input_partition_pauses_total",
+                "Input partitions paused because the records held back for timestamp order reached --order-buffer-mib.",
+            ),
+            order_buffer_bytes: r.gauge(
+                "sms_tracker_order_buffer_bytes",
+                "Bytes of input records held back for timestamp order (bounded by --order-buffer-mib).",
+            ),
             records_restored: r
                 .counter("sms_tracker_restored_records_total", "Changelog records replayed to restore state."),
             changelog_unreadable_records: r.counter(

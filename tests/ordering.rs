@@ -51,6 +51,8 @@ struct Record {
 /// the tombstones that follow theirs.
 fn input(base_ms: i64) -> (Vec<Record>, BTreeSet<(String, String)>) {
     let padding = "x".repeat(2000);
+    // Long enough that the held `sent-messages` records outgrow a 1 MiB order buffer.
+    let text = "t".repeat(500);
     let mut records = Vec::new();
     let mut expected = BTreeSet::new();
     let mut t = base_ms;
@@ -62,7 +64,7 @@ fn input(base_ms: i64) -> (Vec<Record>, BTreeSet<(String, String)>) {
         let ids: Vec<(String, Kind)> =
             (block * BLOCK..(block + 1) * BLOCK).map(|i| (format!("m{i}"), KINDS[i % KINDS.len()])).collect();
         for (id, _) in &ids {
-            record(true, id, Some(format!(r#"{{"id":"{id}","status":"PENDING","text":"hello"}}"#)));
+            record(true, id, Some(format!(r#"{{"id":"{id}","status":"PENDING","text":"{text}"}}"#)));
         }
         for (id, _) in ids.iter().filter(|(_, kind)| *kind == Kind::TombstoneBeforeResponse) {
             record(true, id, None);
@@ -170,6 +172,22 @@ fn a_backlog_gives_the_statuses_of_timestamp_order() {
     write_backlog(&s, &records);
     let _tracker = Tracker::start(&s, TRACKER_ARGS);
     assert_same(&settled_statuses(&s), &expected, "backlog");
+}
+
+/// The backlog with the smallest order buffer: the records held for timestamp order outgrow it,
+/// their input partitions are paused (librdkafka drops what it prefetched for them) and resumed
+/// (fetched again) — the statuses stay those of timestamp order.
+#[test]
+fn a_backlog_paused_for_memory_gives_the_same_statuses() {
+    let s = scenario("order-paused");
+    let (records, expected) = input(now_ms());
+    write_backlog(&s, &records);
+    let args = [TRACKER_ARGS, &["--order-buffer-mib", "1"]].concat();
+    let tracker = Tracker::start(&s, &args);
+    assert_same(&settled_statuses(&s), &expected, "backlog paused for memory");
+    let pauses = tracker.metric("sms_tracker_input_partition_pauses_total").unwrap_or(0.0);
+    eprintln!("input partitions paused {pauses} times");
+    assert!(pauses > 0.0, "the order buffer never filled: no input partition was paused");
 }
 
 /// The same input written while the tracker runs, in timestamp order (as a gateway writing as

@@ -12,8 +12,12 @@
 //! committed are always waited for: a slow fetch does not break the order. Other inputs keep
 //! arrival order and never wait here.
 //!
-//! A queue longer than the cap asks for its partition to be paused, so the buffer stays bounded
-//! while the other input catches up; it is resumed once half drained.
+//! The buffer is bounded in bytes, over all partitions. Beyond the bound, every queue that holds
+//! records asks for its partition to be paused, so that the inputs they wait for catch up; a paused
+//! partition resumes once its queue is empty or the buffer is down to half the bound. Pausing is
+//! the last resort, not the flow control: librdkafka's pause discards what it had prefetched for
+//! the partition, and the resume fetches it again, so a bound that is reached often costs
+//! throughput (docs/BENCHMARKS.md, "Timestamp order and pauses").
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -54,6 +58,12 @@ struct Pair {
     idle: [Idle; 2],
 }
 
+/// What a held record costs in memory: its fields and its key and value buffers.
+fn held_bytes(record: &InputRecord) -> usize {
+    let buffer = |bytes: &Option<Vec<u8>>| bytes.as_ref().map_or(0, Vec::capacity);
+    std::mem::size_of::<InputRecord>() + buffer(&record.key) + buffer(&record.value)
+}
+
 /// Which consumer partitions to pause and resume after a change of the buffer.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct FlowChanges {
@@ -64,13 +74,16 @@ pub struct FlowChanges {
 pub struct InputOrder {
     pairs: BTreeMap<i32, Pair>,
     max_idle: Duration,
-    cap: usize,
+    /// Bytes the held records may take before their partitions are paused.
+    max_bytes: usize,
+    /// Bytes the held records take now.
+    bytes: usize,
     paused: HashSet<TopicPartition>,
 }
 
 impl InputOrder {
-    pub fn new(max_idle: Duration, cap: usize) -> Self {
-        Self { pairs: BTreeMap::new(), max_idle, cap: cap.max(2), paused: HashSet::new() }
+    pub fn new(max_idle: Duration, max_bytes: usize) -> Self {
+        Self { pairs: BTreeMap::new(), max_idle, max_bytes, bytes: 0, paused: HashSet::new() }
     }
 
     /// Whether records of `input` go through this buffer (the others keep arrival order).
@@ -83,6 +96,7 @@ impl InputOrder {
         let Some(side) = side_of(record.source) else { return };
         let pair = self.pairs.entry(record.partition).or_default();
         pair.idle[side] = Idle::No;
+        self.bytes += held_bytes(&record);
         pair.queues[side].push_back(record);
     }
 
@@ -130,7 +144,10 @@ impl InputOrder {
                         waiting
                     }
                 };
-                out.extend(pair.queues[side].pop_front());
+                if let Some(record) = pair.queues[side].pop_front() {
+                    self.bytes -= held_bytes(&record);
+                    out.push(record);
+                }
                 released += 1;
             }
         }
@@ -150,16 +167,20 @@ impl InputOrder {
             .min()
     }
 
-    /// Pauses a topic-partition whose queue reached the cap, resumes one drained to half of it.
+    /// Beyond the byte bound, pauses every topic-partition whose queue holds records; resumes a
+    /// paused one once its queue is empty (its partner may be waiting for it) or the buffer is
+    /// down to half the bound.
     pub fn flow_changes(&mut self) -> FlowChanges {
         let mut changes = FlowChanges::default();
+        let over = self.bytes > self.max_bytes;
+        let drained = self.bytes <= self.max_bytes / 2;
         for (&partition, pair) in &self.pairs {
             for (side, queue) in pair.queues.iter().enumerate() {
                 let topic_partition = (ORDERED[side], partition);
                 let paused = self.paused.contains(&topic_partition);
-                if !paused && queue.len() >= self.cap {
+                if !paused && over && !queue.is_empty() {
                     changes.pause.push(topic_partition);
-                } else if paused && queue.len() <= self.cap / 2 {
+                } else if paused && (drained || queue.is_empty()) {
                     changes.resume.push(topic_partition);
                 }
             }
@@ -175,12 +196,18 @@ impl InputOrder {
     /// committed offsets, which never cover them) and returns the partitions to resume.
     pub fn clear(&mut self) -> Vec<TopicPartition> {
         self.pairs.clear();
+        self.bytes = 0;
         self.paused.drain().collect()
     }
 
     /// How many records are held.
     pub fn held(&self) -> usize {
         self.pairs.values().flat_map(|pair| pair.queues.iter()).map(VecDeque::len).sum()
+    }
+
+    /// How many bytes the held records take (as the bound counts them).
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
     }
 }
 

@@ -55,7 +55,7 @@ use InputTopic::{SentMessages as S, SubmitResponses as R};
 
 #[test]
 fn records_of_both_inputs_go_in_timestamp_order_each_input_in_offset_order() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     // Fetched sent-messages first, as a backlog would be: a tombstone at 30 after a response at 20.
     for (offset, ts) in [(0, 10), (1, 30), (2, 25)] {
         order.push(sent(offset, ts));
@@ -71,7 +71,7 @@ fn records_of_both_inputs_go_in_timestamp_order_each_input_in_offset_order() {
 
 #[test]
 fn a_tie_goes_to_sent_messages() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     order.push(response(0, 10));
     order.push(sent(0, 10));
     assert_eq!(order_of(&release_all(&mut order, Instant::now(), true)), vec![(S, 0), (R, 0)]);
@@ -79,7 +79,7 @@ fn a_tie_goes_to_sent_messages() {
 
 #[test]
 fn partitions_are_merged_independently() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     order.push(record(S, 1, 0, 50));
     order.push(record(R, 1, 0, 10));
     order.push(sent(0, 5));
@@ -103,7 +103,7 @@ fn partitions_are_merged_independently() {
 
 #[test]
 fn a_head_waits_for_the_empty_input_until_the_idle_limit() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     let start = Instant::now();
     order.push(sent(0, 10));
     assert!(release_all(&mut order, start, false).is_empty());
@@ -120,7 +120,7 @@ fn a_head_waits_for_the_empty_input_until_the_idle_limit() {
 
 #[test]
 fn committed_records_of_the_empty_input_are_waited_for_past_the_idle_limit() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     let start = Instant::now();
     order.push(sent(0, 10));
     let mut slow_fetch = Ends { committed_ahead: true, ..Ends::default() };
@@ -143,7 +143,7 @@ fn committed_records_of_the_empty_input_are_waited_for_past_the_idle_limit() {
 
 #[test]
 fn a_record_of_the_empty_input_restarts_its_idle_clock() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     let start = Instant::now();
     order.push(sent(0, 10));
     assert!(release_all(&mut order, start, false).is_empty());
@@ -156,7 +156,7 @@ fn a_record_of_the_empty_input_restarts_its_idle_clock() {
 
 #[test]
 fn a_caught_up_empty_input_does_not_hold_the_other_back() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     order.push(response(0, 10));
     order.push(response(1, 20));
     let mut ends = Ends::caught_up();
@@ -169,7 +169,7 @@ fn a_caught_up_empty_input_does_not_hold_the_other_back() {
 
 #[test]
 fn the_limit_stops_a_release_and_says_more_is_ready() {
-    let mut order = InputOrder::new(IDLE, 100);
+    let mut order = InputOrder::new(IDLE, usize::MAX);
     for offset in 0..5 {
         order.push(sent(offset, offset));
     }
@@ -180,30 +180,86 @@ fn the_limit_stops_a_release_and_says_more_is_ready() {
     assert_eq!(out.len(), 5);
 }
 
+/// What one test record (no key, no value) counts against the byte bound.
+const RECORD: usize = std::mem::size_of::<InputRecord>();
+
 #[test]
-fn a_queue_at_the_cap_is_paused_and_resumed_once_half_drained() {
-    let mut order = InputOrder::new(IDLE, 4);
+fn beyond_the_byte_bound_every_queue_holding_records_is_paused() {
+    let mut order = InputOrder::new(IDLE, 3 * RECORD);
+    for offset in 0..3 {
+        order.push(sent(offset, offset));
+    }
+    order.push(record(InputTopic::SubmitResponses, 1, 0, 0));
+    assert_eq!(order.held_bytes(), 4 * RECORD);
+    let changes = order.flow_changes();
+    assert_eq!(changes, FlowChanges { pause: vec![(S, 0), (R, 1)], resume: vec![] });
+    assert_eq!(order.flow_changes(), FlowChanges::default(), "paused once");
+}
+
+#[test]
+fn a_paused_queue_resumes_once_the_buffer_is_half_drained() {
+    let mut order = InputOrder::new(IDLE, 3 * RECORD);
     for offset in 0..4 {
         order.push(sent(offset, offset));
     }
-    assert_eq!(order.flow_changes(), FlowChanges { pause: vec![(S, 0)], resume: vec![] });
-    assert_eq!(order.flow_changes(), FlowChanges::default(), "paused once");
+    assert_eq!(order.flow_changes().pause, vec![(S, 0)]);
     order.push(response(0, 1));
     let mut out = Vec::new();
-    // Releases sent 0, sent 1, response 0 (timestamps 0, 1, 1): two sent records remain.
+    // Releases sent 0, sent 1, response 0 (timestamps 0, 1, 1): two sent records remain, above
+    // half the bound.
     order.release(Instant::now(), &mut Ends::default(), 3, &mut out);
     assert_eq!(order_of(&out), vec![(S, 0), (S, 1), (R, 0)]);
+    assert_eq!(order.held_bytes(), 2 * RECORD);
+    assert_eq!(order.flow_changes(), FlowChanges::default(), "still above half the bound");
+    order.push(response(1, 2));
+    out.clear();
+    order.release(Instant::now(), &mut Ends::default(), 1, &mut out);
+    assert_eq!(order.held_bytes(), RECORD + RECORD);
+    out.clear();
+    order.release(Instant::now(), &mut Ends::default(), 1, &mut out);
     assert_eq!(order.flow_changes(), FlowChanges { pause: vec![], resume: vec![(S, 0)] });
 }
 
 #[test]
+fn a_paused_queue_that_emptied_resumes_at_once_so_its_partner_never_waits_for_it() {
+    let mut order = InputOrder::new(IDLE, 2 * RECORD);
+    for offset in 0..2 {
+        order.push(sent(offset, offset));
+        order.push(record(InputTopic::SentMessages, 1, offset, offset));
+    }
+    assert_eq!(order.flow_changes().pause, vec![(S, 0), (S, 1)]);
+    // Partition 0's responses arrive, later than its sent records: partition 0's sent queue
+    // empties, the response waits for more sent records, and partition 1 still holds two.
+    order.push(response(0, 5));
+    let mut out = Vec::new();
+    order.release(Instant::now(), &mut Ends::default(), 10, &mut out);
+    assert_eq!(order_of(&out), vec![(S, 0), (S, 1)]);
+    assert_eq!(order.held_bytes(), 3 * RECORD, "over the bound still");
+    assert_eq!(order.flow_changes(), FlowChanges { pause: vec![(R, 0)], resume: vec![(S, 0)] });
+}
+
+#[test]
+fn held_bytes_count_the_key_and_value_buffers() {
+    let mut order = InputOrder::new(IDLE, usize::MAX);
+    let mut with_payload = sent(0, 0);
+    with_payload.key = Some(vec![0; 10]);
+    with_payload.value = Some(Vec::with_capacity(100));
+    order.push(with_payload);
+    assert!(order.held_bytes() >= RECORD + 110);
+    let mut out = Vec::new();
+    order.release(Instant::now(), &mut Ends::caught_up(), 10, &mut out);
+    assert_eq!(order.held_bytes(), 0);
+}
+
+#[test]
 fn clearing_drops_held_records_and_resumes_paused_partitions() {
-    let mut order = InputOrder::new(IDLE, 2);
+    let mut order = InputOrder::new(IDLE, RECORD);
     order.push(sent(0, 1));
     order.push(sent(1, 2));
     assert_eq!(order.flow_changes().pause, vec![(S, 0)]);
     assert_eq!(order.clear(), vec![(S, 0)]);
     assert_eq!(order.held(), 0);
+    assert_eq!(order.held_bytes(), 0);
     assert_eq!(order.next_deadline(), None);
     assert_eq!(order.flow_changes(), FlowChanges::default());
 }

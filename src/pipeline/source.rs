@@ -38,11 +38,6 @@ pub type GroupConsumer = BaseConsumer<RebalanceHandler>;
 /// How many dispatched batches may be in the pipeline at once.
 const MAX_IN_FLIGHT_BATCHES: usize = 3;
 
-/// Records of one input partition held back for timestamp order before its partition is paused:
-/// enough for several fetches of a backlog, small enough to bound memory while the other input
-/// catches up.
-const MAX_HELD_PER_PARTITION: usize = 5000;
-
 /// Reacts to rebalances on the source thread, inside `poll`, before librdkafka changes the
 /// assignment: on revoke everything processed is committed first; on assign the partition actors
 /// exist before the first record of their partition arrives. A failure here cannot be returned
@@ -193,6 +188,8 @@ pub struct Source {
     pub max_batch: usize,
     /// How long one gateway input's records wait for the other's (see [`InputOrder`]).
     pub max_input_idle: Duration,
+    /// Bytes of records held back for timestamp order before their partitions are paused.
+    pub order_buffer_bytes: usize,
     pub inbox: Receiver<SourceCommand>,
     /// Told whether dispatched records wait to be processed (the watchdog).
     pub health: Arc<Health>,
@@ -216,7 +213,7 @@ impl Source {
     pub fn run(self) -> Result<(), PipelineError> {
         let mut in_flight = VecDeque::new();
         let mut held = Held {
-            order: InputOrder::new(self.max_input_idle, MAX_HELD_PER_PARTITION),
+            order: InputOrder::new(self.max_input_idle, self.order_buffer_bytes),
             generation: 0,
             more_ready: false,
         };
@@ -309,6 +306,9 @@ impl Source {
         let limit = self.max_batch.saturating_sub(batch.len()).max(1);
         held.more_ready = held.order.release(Instant::now(), &mut ends, limit, &mut batch);
         let changes = held.order.flow_changes();
+        let metrics = &self.consumer.context().metrics;
+        metrics.input_pauses.inc_by(changes.pause.len() as u64);
+        metrics.order_buffer_bytes.set(i64::try_from(held.order.held_bytes()).unwrap_or(i64::MAX));
         self.set_paused(&changes.pause, true);
         self.resume(changes.resume);
         Ok(batch)
