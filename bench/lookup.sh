@@ -11,9 +11,10 @@
 # so each owns about half the partitions and forwards lookups of the other half to the other).
 # The driver, target/release/sms-lookup-load, sends LOOKUPS_PER_S lookups per second to instance
 # A only, open-loop: lookup i is due at start + i / LOOKUPS_PER_S whatever the answers do, over
-# CONNECTIONS keep-alive connections, and its latency runs from its due time to the last byte of
-# its answer (waiting for a free connection counts; the driver reports how late it sent, and
-# "FELL BEHIND" if its p99 send delay exceeds 1 ms). An answer with X-Sms-Tracker-Forwarded-By
+# keep-alive connections (CONNECTIONS at the start; one more whenever a lookup is due while all are
+# busy, up to MAX_CONNECTIONS), and its latency runs from its due time to the last byte of its
+# answer (any wait for the driver or a connection counts; the driver reports how late it sent,
+# and "FELL BEHIND" if its p99 send delay exceeds 1 ms; "service" is request written → answer). An answer with X-Sms-Tracker-Forwarded-By
 # was forwarded (answered by B's state), the others were answered by A. The ids are record keys
 # of the run's sent-messages topic, read by the driver's own consumer.
 #
@@ -49,7 +50,7 @@
 # SMOKE=1.
 #
 # Environment: RATE, LOOKUPS_PER_S (5000), DURATION (60), WARMUP (5), MESSAGES (300000), RUNS (2),
-# PARTITIONS (8), CONNECTIONS (32), SEED (7), TIMEOUT (600 s per throughput run), PHASES
+# PARTITIONS (8), CONNECTIONS (32), MAX_CONNECTIONS (256), SEED (7), TIMEOUT (600 s per throughput run), PHASES
 # ("latency throughput"), BENCH_PORT_BASE (18400: A's HTTP +1, A's API +2, B's +3 and +4),
 # WRITE_DOCS (1), SMOKE (0).
 set -euo pipefail
@@ -65,6 +66,7 @@ MESSAGES="${MESSAGES:-300000}"
 RUNS="${RUNS:-2}"
 PARTITIONS="${PARTITIONS:-8}"
 CONNECTIONS="${CONNECTIONS:-32}"
+MAX_CONNECTIONS="${MAX_CONNECTIONS:-256}"
 SEED="${SEED:-7}"
 TIMEOUT="${TIMEOUT:-600}"
 PHASES="${PHASES:-latency throughput}"
@@ -115,7 +117,7 @@ trap cleanup EXIT
 cpu_seconds() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f\n", ($12 + $13) / hz }'; }
 
 metric() { # http-port name: the sum of the metric's samples (0 if absent)
-  curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'
+  { curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'
 }
 
 # start_tracker a|b app log: starts one instance with the SMS_TRACKER_* topic names in the
@@ -172,7 +174,7 @@ latency_phase() {
   log "latency phase: $LOOKUPS_PER_S lookups/s to A for $DURATION s while sms-loadgen writes $RATE records/s ($messages messages)"
   "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
     --target "127.0.0.1:$((PORT_BASE + 2))" --rate "$LOOKUPS_PER_S" --duration-seconds "$DURATION" \
-    --warmup-seconds "$WARMUP" --min-age-ms 1000 --pick-window 10000 --connections "$CONNECTIONS" \
+    --warmup-seconds "$WARMUP" --min-age-ms 1000 --pick-window 10000 --connections "$CONNECTIONS" --max-connections "$MAX_CONNECTIONS" \
     --json "$OUT/lookup.json" >"$OUT/lookup.txt" 2>"$OUT/lookup-driver.log" &
   driver=$!; PIDS+=("$driver")
   "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$RATE" --duplicate-share 0.03 \
@@ -213,7 +215,7 @@ throughput_run() { # run-number mode(none|lookups)
   if [ "$mode" = lookups ]; then
     "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$TP_SENT" --from-beginning \
       --target "127.0.0.1:$((PORT_BASE + 2))" --rate "$LOOKUPS_PER_S" --duration-seconds "$TIMEOUT" \
-      --warmup-seconds 0 --min-age-ms 0 --pick-window 0 --connections "$CONNECTIONS" \
+      --warmup-seconds 0 --min-age-ms 0 --pick-window 0 --connections "$CONNECTIONS" --max-connections "$MAX_CONNECTIONS" \
       --json "$prefix.lookup.json" >"$prefix.lookup.txt" 2>"$prefix.driver.log" &
     driver=$!; PIDS+=("$driver")
   fi

@@ -28,16 +28,19 @@ def ms(x):
 
 def latency_section(out, args, lookup, trackers):
     out += [f"**Latency** — {fmt_int(args.lookups)} lookups/s requested (GET /v1/messages/{{id}} to instance A, "
-            f"open-loop over {lookup['connections']} keep-alive connections, latency from each lookup's due time) "
+            f"open-loop over keep-alive connections — {lookup['connections_opened']} opened, of at most "
+            f"{lookup['max_connections']} —, latency from each lookup's due time to its answer; *service*: from its "
+            f"request written) "
             f"while `sms-loadgen` wrote {fmt_int(float(args.rate))} input records/s ({args.rate_source}); "
             f"{lookup['measured_s']:.0f} s measured after {lookup['warmup_s']} s warm-up; ids seen on "
             f"sent-messages at least {lookup['min_age_ms']} ms before.", "",
-            "| answered | lookups | lookups/s | p50 | p99 | max | answers by HTTP code |",
-            "|---|---|---|---|---|---|---|"]
+            "| answered | lookups | lookups/s | p50 | p99 | max | service p50 | service p99 | answers by HTTP code |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, label in (("local", "locally (A's state)"), ("forwarded", "forwarded (B's state)"), ("all", "all")):
         c = lookup[name]
         out.append(f"| {label} | {fmt_int(c['count'])} | {fmt_int(c['per_s'] or 0)} | {ms(c['p50_ms'])} | "
-                   f"{ms(c['p99_ms'])} | {ms(c['max_ms'])} | {codes(c)} |")
+                   f"{ms(c['p99_ms'])} | {ms(c['max_ms'])} | {ms(c['service_p50_ms'])} | {ms(c['service_p99_ms'])} | "
+                   f"{codes(c)} |")
     d = lookup["driver"]
     out += ["", f"Without an answer: {fmt_int(lookup['failed']['count'])} {json.dumps(lookup['failed']['by_kind'])}. "
             f"The driver sent {fmt_int(lookup['sent_per_s'] or 0)} lookups/s; send delay after the due time p50 "

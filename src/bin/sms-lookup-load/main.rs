@@ -55,9 +55,12 @@ pub struct Args {
     /// Ids are drawn at random from the last this many eligible ones; 0 draws from all seen.
     #[arg(long, default_value_t = 10_000)]
     pub pick_window: usize,
-    /// Keep-alive connections in parallel: a slow answer holds one of them, not the schedule.
+    /// Keep-alive connections opened at the start: a slow answer holds one of them, not the schedule.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub connections: u64,
+    /// More are opened while every connection is busy when a lookup is due, up to this many.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub max_connections: u64,
     /// One lookup's limit (connect, send, whole answer); beyond it the lookup counts as an error.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,

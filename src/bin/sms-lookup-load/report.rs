@@ -30,6 +30,8 @@ pub fn summarize(args: &Args, run: &Run, ids_seen: u64) -> Value {
     delays.sort_unstable();
     let late = delays.iter().filter(|d| **d > LATE_US).count();
     let delay_p99 = percentile(&delays, 99.0);
+    let mut releases: Vec<u64> = measured.iter().map(|o| o.release_delay_us).collect();
+    releases.sort_unstable();
     json!({
         "target": args.target,
         "requested_per_s": args.rate,
@@ -38,10 +40,12 @@ pub fn summarize(args: &Args, run: &Run, ids_seen: u64) -> Value {
         "measured_s": round3(window),
         "min_age_ms": args.min_age_ms,
         "connections": args.connections,
+        "max_connections": args.max_connections,
         "ids_seen": ids_seen,
         "waited_for_ids_s": round3(run.waited_for_ids_s),
         "stopped_early": run.stopped_early,
         "connects": run.connects,
+        "connections_opened": run.connections,
         "sent": measured.len(),
         "sent_per_s": per_s(measured.len(), window),
         "due_without_id": run.without_id,
@@ -53,6 +57,8 @@ pub fn summarize(args: &Args, run: &Run, ids_seen: u64) -> Value {
             "send_delay_p50_ms": ms(percentile(&delays, 50.0)),
             "send_delay_p99_ms": ms(delay_p99),
             "send_delay_max_ms": ms(delays.last().copied()),
+            "release_delay_p99_ms": ms(percentile(&releases, 99.0)),
+            "release_delay_max_ms": ms(releases.last().copied()),
             "sent_late": late,
             "late_threshold_ms": ms(Some(LATE_US)),
             "fell_behind": delay_p99.is_some_and(|d| d > LATE_US),
@@ -65,6 +71,8 @@ pub fn summarize(args: &Args, run: &Run, ids_seen: u64) -> Value {
 fn class(outcomes: &[&Outcome], window: f64) -> Value {
     let mut latencies: Vec<u64> = outcomes.iter().map(|o| o.latency_us).collect();
     latencies.sort_unstable();
+    let mut service: Vec<u64> = outcomes.iter().map(|o| o.service_us).collect();
+    service.sort_unstable();
     let mut codes: BTreeMap<String, u64> = BTreeMap::new();
     for o in outcomes {
         if let Ok(reply) = o.result {
@@ -77,6 +85,8 @@ fn class(outcomes: &[&Outcome], window: f64) -> Value {
         "p50_ms": ms(percentile(&latencies, 50.0)),
         "p99_ms": ms(percentile(&latencies, 99.0)),
         "max_ms": ms(latencies.last().copied()),
+        "service_p50_ms": ms(percentile(&service, 50.0)),
+        "service_p99_ms": ms(percentile(&service, 99.0)),
         "codes": codes,
     })
 }
@@ -109,39 +119,50 @@ fn by_second(outcomes: &[Outcome]) -> Vec<Value> {
 
 pub fn table(s: &Value) -> String {
     let mut out = format!(
-        "lookups at {} (GET /v1/messages/{{id}}), {}/s requested for {} s, {} s warm-up left out, {} connections\n",
+        "lookups at {} (GET /v1/messages/{{id}}), {}/s requested for {} s, {} s warm-up left out; \
+         latency from each lookup's due time, service from its request written\n",
         s["target"].as_str().unwrap_or("?"),
         s["requested_per_s"],
         s["duration_s"],
         s["warmup_s"],
-        s["connections"]
     );
     out += &format!(
-        "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8}  codes\n",
-        "class", "answers", "lookups/s", "p50 ms", "p99 ms", "max ms"
+        "{:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>12} {:>12}  codes\n",
+        "answered", "lookups", "per s", "p50 ms", "p99 ms", "max ms", "service p50", "service p99"
     );
     for name in ["local", "forwarded", "all"] {
         let c = &s[name];
         let codes: Vec<String> =
             c["codes"].as_object().into_iter().flatten().map(|(code, n)| format!("{code}: {n}")).collect();
         out += &format!(
-            "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8}  {}\n",
+            "{:<10} {:>8} {:>9} {:>8} {:>8} {:>8} {:>12} {:>12}  {}\n",
             name,
             c["count"],
             c["per_s"],
             c["p50_ms"],
             c["p99_ms"],
             c["max_ms"],
+            c["service_p50_ms"],
+            c["service_p99_ms"],
             codes.join(", ")
         );
     }
     let d = &s["driver"];
     out += &format!(
-        "failed (no answer): {} {}; due without an eligible id: {}; ids seen: {}\n",
-        s["failed"]["count"], s["failed"]["by_kind"], s["due_without_id"], s["ids_seen"]
+        "no answer: {} {}; due without an eligible id: {}; ids seen: {}; connections: {} opened ({} at the start, \
+         at most {}), {} connects\n",
+        s["failed"]["count"],
+        s["failed"]["by_kind"],
+        s["due_without_id"],
+        s["ids_seen"],
+        s["connections_opened"],
+        s["connections"],
+        s["max_connections"],
+        s["connects"]
     );
     out += &format!(
-        "driver: sent {}/s; send delay after due time p50 {} / p99 {} / max {} ms; {} sent > {} ms late; {}; {} CPU s\n",
+        "driver: sent {}/s; send delay after the due time p50 {} / p99 {} / max {} ms, {} sent > {} ms late: {}; \
+         the scheduler thread alone: p99 {} / max {} ms late; driver CPU {} s\n",
         s["sent_per_s"],
         d["send_delay_p50_ms"],
         d["send_delay_p99_ms"],
@@ -149,10 +170,12 @@ pub fn table(s: &Value) -> String {
         d["sent_late"],
         d["late_threshold_ms"],
         if d["fell_behind"].as_bool() == Some(true) {
-            "FELL BEHIND (p99 send delay over the threshold: latencies include waiting for a connection)"
+            "FELL BEHIND (its p99 is over the threshold; the latencies include that delay)"
         } else {
             "kept up"
         },
+        d["release_delay_p99_ms"],
+        d["release_delay_max_ms"],
         d["cpu_s"]
     );
     out

@@ -1,16 +1,18 @@
 //! The open-loop schedule: a thread of its own releases lookup *i* at start + i / rate (sleeping
 //! to that instant, never waiting for answers), and `--connections` workers, each with its own
-//! keep-alive connection, take released lookups in order. Latency is measured from the due time,
+//! keep-alive connection, take released lookups in order (one more connection is opened when a
+//! lookup is released while every connection is busy, up to `--max-connections`). Latency is measured from the due time,
 //! so a lookup that waited for a free connection, or was released late, shows it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
 
 use crate::Args;
 use crate::client::{Connection, Reply, message_path};
@@ -25,6 +27,10 @@ pub struct Outcome {
     pub latency_us: u64,
     /// Due time → request written (the driver's own lateness plus waiting for a connection).
     pub send_delay_us: u64,
+    /// Request written → whole answer read.
+    pub service_us: u64,
+    /// Due time → put in the queue by the scheduler thread (its own lateness alone).
+    pub release_delay_us: u64,
     pub result: Result<Reply, Failure>,
 }
 
@@ -45,12 +51,16 @@ pub struct Run {
     /// Stopped by a signal before the duration was over.
     pub stopped_early: bool,
     pub connects: u64,
+    /// Connections opened in parallel (workers).
+    pub connections: usize,
 }
 
 struct Job {
     due: Instant,
     /// `due`, in seconds after the schedule's start.
     due_s: f64,
+    /// When the scheduler thread put it in the queue.
+    released: Instant,
     path: String,
 }
 
@@ -66,13 +76,66 @@ pub async fn run(args: &Args, token: Option<String>, pool: Arc<Pool>, stop: Arc<
     });
 
     let (tx, rx) = mpsc::unbounded_channel::<Job>();
-    let rx = Arc::new(Mutex::new(rx));
-    let timeout = Duration::from_millis(args.timeout_ms);
-    let mut workers = Vec::new();
+    let mut workers = Workers {
+        rx: Arc::new(Mutex::new(rx)),
+        target: args.target.clone(),
+        token,
+        timeout: Duration::from_millis(args.timeout_ms),
+        idle: Arc::new(AtomicIsize::new(0)),
+        max: args.max_connections.max(args.connections) as usize,
+        handles: Vec::new(),
+        runtime: tokio::runtime::Handle::current(),
+    };
     for _ in 0..args.connections {
-        let rx = Arc::clone(&rx);
-        let mut connection = Connection::new(&args.target, token.as_deref());
-        workers.push(tokio::spawn(async move {
+        workers.spawn();
+    }
+
+    let (rate, duration, seed) = (args.rate, Duration::from_secs(args.duration_seconds), args.seed);
+    let wait_ids = Duration::from_secs(args.wait_ids_seconds);
+    let thread_stop = Arc::clone(&stop);
+    let scheduler = std::thread::spawn(move || {
+        let result = schedule(&pool, &tx, &mut workers, rate, duration, wait_ids, seed, &thread_stop);
+        (result, workers.handles)
+    });
+    // The thread ends by itself (duration, signal, or no ids); wait for it off the runtime.
+    let Ok((schedule, handles)) = tokio::task::spawn_blocking(move || scheduler.join()).await? else {
+        bail!("the scheduler thread panicked")
+    };
+    let (started, without_id, scheduled_s, stopped_early) = schedule?;
+
+    let mut outcomes = Vec::new();
+    let mut connects = 0;
+    let connections = handles.len();
+    for worker in handles {
+        let (mut some, n) = worker.await?;
+        outcomes.append(&mut some);
+        connects += n;
+    }
+    signals.abort();
+    outcomes.sort_by(|a, b| a.due_s.total_cmp(&b.due_s));
+    Ok(Run { outcomes, without_id, waited_for_ids_s: started, scheduled_s, stopped_early, connects, connections })
+}
+
+/// The connections, each served by a task of its own; one more is opened whenever a lookup is
+/// released while none is idle (up to `max`), so that slow answers do not hold back the schedule.
+struct Workers {
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    target: String,
+    token: Option<String>,
+    timeout: Duration,
+    /// Workers free for a lookup, less the lookups released and not taken yet.
+    idle: Arc<AtomicIsize>,
+    max: usize,
+    handles: Vec<JoinHandle<(Vec<Outcome>, u64)>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Workers {
+    fn spawn(&mut self) {
+        let (rx, idle, timeout) = (Arc::clone(&self.rx), Arc::clone(&self.idle), self.timeout);
+        let mut connection = Connection::new(&self.target, self.token.as_deref());
+        idle.fetch_add(1, Ordering::SeqCst);
+        self.handles.push(self.runtime.spawn(async move {
             let mut outcomes = Vec::new();
             loop {
                 let Some(job) = rx.lock().await.recv().await else { break };
@@ -90,39 +153,32 @@ pub async fn run(args: &Args, token: Option<String>, pool: Arc<Pool>, stop: Arc<
                     due_s: job.due_s,
                     latency_us: done.duration_since(job.due).as_micros() as u64,
                     send_delay_us: sent.saturating_duration_since(job.due).as_micros() as u64,
+                    service_us: done.duration_since(sent).as_micros() as u64,
+                    release_delay_us: job.released.saturating_duration_since(job.due).as_micros() as u64,
                     result,
                 });
+                idle.fetch_add(1, Ordering::SeqCst);
             }
             (outcomes, connection.connects)
         }));
     }
 
-    let (rate, duration, seed) = (args.rate, Duration::from_secs(args.duration_seconds), args.seed);
-    let wait_ids = Duration::from_secs(args.wait_ids_seconds);
-    let thread_stop = Arc::clone(&stop);
-    let scheduler = std::thread::spawn(move || schedule(&pool, &tx, rate, duration, wait_ids, seed, &thread_stop));
-    // The thread ends by itself (duration, signal, or no ids); wait for it off the runtime.
-    let schedule = tokio::task::spawn_blocking(move || scheduler.join()).await?;
-    let Ok(schedule) = schedule else { bail!("the scheduler thread panicked") };
-    let (started, without_id, scheduled_s, stopped_early) = schedule?;
-
-    let mut outcomes = Vec::new();
-    let mut connects = 0;
-    for worker in workers {
-        let (mut some, n) = worker.await?;
-        outcomes.append(&mut some);
-        connects += n;
+    /// Before releasing a lookup: claims a free connection for it, or opens one more.
+    fn make_room(&mut self) {
+        if self.idle.load(Ordering::SeqCst) <= 0 && self.handles.len() < self.max {
+            self.spawn();
+        }
+        self.idle.fetch_sub(1, Ordering::SeqCst);
     }
-    signals.abort();
-    outcomes.sort_by(|a, b| a.due_s.total_cmp(&b.due_s));
-    Ok(Run { outcomes, without_id, waited_for_ids_s: started, scheduled_s, stopped_early, connects })
 }
 
 /// Releases the lookups; returns (seconds waited for the first id, lookups due without an id,
 /// seconds scheduled, stopped early).
+#[allow(clippy::too_many_arguments)]
 fn schedule(
     pool: &Pool,
     tx: &mpsc::UnboundedSender<Job>,
+    workers: &mut Workers,
     rate: u64,
     duration: Duration,
     wait_ids: Duration,
@@ -159,7 +215,11 @@ fn schedule(
         }
         match pool.pick(&mut rng) {
             Some(id) => {
-                if tx.send(Job { due, due_s: offset.as_secs_f64(), path: message_path(&id) }).is_err() {
+                workers.make_room();
+                if tx
+                    .send(Job { due, due_s: offset.as_secs_f64(), released: Instant::now(), path: message_path(&id) })
+                    .is_err()
+                {
                     bail!("every worker stopped");
                 }
             }
