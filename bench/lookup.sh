@@ -7,8 +7,9 @@
 #   SMOKE=1 bench/lookup.sh   # does it work: DURATION 10, MESSAGES 20000, RUNS 1; docs untouched
 #
 # Two tracker instances (release build, --instance-id bench-a / bench-b, same application id,
-# PARTITIONS partitions, each with --api-listen and --advertised-address 127.0.0.1:<its API port>,
-# so each owns about half the partitions and forwards lookups of the other half to the other).
+# PARTITIONS partitions, each with --api-listen, --advertised-address 127.0.0.1:<its API port>
+# and --api-token-file (a token made for the run), so each owns about half the partitions and
+# forwards lookups of the other half to the other).
 # The driver, target/release/sms-lookup-load, sends LOOKUPS_PER_S lookups per second to instance
 # A only, open-loop: lookup i is due at start + i / LOOKUPS_PER_S whatever the answers do, over
 # keep-alive connections (CONNECTIONS at the start; one more whenever a lookup is due while all
@@ -109,6 +110,8 @@ COMMAND="RATE=$RATE LOOKUPS_PER_S=$LOOKUPS_PER_S DURATION=$DURATION WARMUP=$WARM
 # Never starts or restarts a broker that is already serving (it may be shared).
 scripts/kafka.sh status || scripts/kafka.sh start
 record_version "$OUT"
+# As deployed (the chart requires a token): every lookup, and every forward, is authenticated.
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$OUT/api-token"
 log "building (release) the binaries and bench_probe"
 cargo build --release --locked --bins --example bench_probe
 PROBE="$BIN/examples/bench_probe --bootstrap-servers $BOOTSTRAP"
@@ -134,7 +137,7 @@ start_tracker() {
   if [ "$name" = a ]; then http=$((PORT_BASE + 1)) api=$((PORT_BASE + 2)); else http=$((PORT_BASE + 3)) api=$((PORT_BASE + 4)); fi
   "$BIN/sms-tracker" --bootstrap-servers "$BOOTSTRAP" --application-id "$app" --instance-id "bench-$name" \
     --create-topics --partitions "$PARTITIONS" --http-listen "127.0.0.1:$http" --api-listen "127.0.0.1:$api" \
-    --advertised-address "127.0.0.1:$api" >"$log" 2>&1 &
+    --advertised-address "127.0.0.1:$api" --api-token-file "$OUT/api-token" >"$log" 2>&1 &
   TRACKER_PID=$!
   PIDS+=("$TRACKER_PID")
 }
@@ -180,7 +183,7 @@ latency_phase() {
   messages=$(awk -v r="$RATE" -v d="$DURATION" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * (d + 10) / k }')
   log "latency phase: $LOOKUPS_PER_S lookups/s to A for $DURATION s while sms-loadgen writes $RATE records/s ($messages messages)"
   "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
-    --target "127.0.0.1:$((PORT_BASE + 2))" --rate "$LOOKUPS_PER_S" --duration-seconds "$DURATION" \
+    --target "127.0.0.1:$((PORT_BASE + 2))" --token-file "$OUT/api-token" --rate "$LOOKUPS_PER_S" --duration-seconds "$DURATION" \
     --warmup-seconds "$WARMUP" --min-age-ms 1000 --pick-window 10000 --connections "$CONNECTIONS" --max-connections "$MAX_CONNECTIONS" \
     --json "$OUT/lookup.json" >"$OUT/lookup.txt" 2>"$OUT/lookup-driver.log" &
   driver=$!; PIDS+=("$driver")
@@ -221,7 +224,7 @@ throughput_run() { # run-number mode(none|lookups)
   start_tracker b "$app" "$prefix-b.log"; b=$TRACKER_PID
   if [ "$mode" = lookups ]; then
     "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$TP_SENT" --from-beginning \
-      --target "127.0.0.1:$((PORT_BASE + 2))" --rate "$LOOKUPS_PER_S" --duration-seconds "$TIMEOUT" \
+      --target "127.0.0.1:$((PORT_BASE + 2))" --token-file "$OUT/api-token" --rate "$LOOKUPS_PER_S" --duration-seconds "$TIMEOUT" \
       --warmup-seconds 0 --min-age-ms 0 --pick-window 0 --connections "$CONNECTIONS" --max-connections "$MAX_CONNECTIONS" \
       --json "$prefix.lookup.json" >"$prefix.lookup.txt" 2>"$prefix.driver.log" &
     driver=$!; PIDS+=("$driver")
