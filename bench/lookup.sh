@@ -286,5 +286,6 @@ done
 
 python3 bench/lookup_report.py --out "$OUT" --rate "$RATE" --rate-source "$RATE_SOURCE" --lookups "$LOOKUPS_PER_S" \
   --partitions "$PARTITIONS" --messages "$MESSAGES" --command "$COMMAND" \
+  --metrics-a "$OUT/lat-a.metrics.txt" --metrics-b "$OUT/lat-b.metrics.txt" \
   --docs "$([ "$WRITE_DOCS" = 0 ] || echo docs/BENCHMARKS.md)"
 log "raw files in $OUT"

@@ -26,6 +26,28 @@ def ms(x):
     return "–" if x is None else f"{x:.2f} ms"
 
 
+def server_view(path):
+    """The tracker's own view of its GETs (route "message"): count, mean, and the share within
+    5 ms and within 15 ms, from its /metrics saved at the end of the latency phase."""
+    if not os.path.exists(path):
+        return None
+    buckets, total, count = {}, None, None
+    for line in open(path):
+        if not line.startswith("sms_tracker_api_request_duration_seconds") or 'route="message"' not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        if "_bucket" in name:
+            buckets[name.split('le="', 1)[1].split('"', 1)[0]] = float(value)
+        elif name.startswith("sms_tracker_api_request_duration_seconds_sum"):
+            total = float(value)
+        elif name.startswith("sms_tracker_api_request_duration_seconds_count"):
+            count = float(value)
+    if not count:
+        return None
+    within = lambda le: f"{buckets[le] / count:.1%}" if le in buckets else "?"  # noqa: E731
+    return f"{fmt_int(count)} GETs, mean {total / count * 1000:.2f} ms, {within('0.005')} within 5 ms, {within('0.015')} within 15 ms"
+
+
 def latency_section(out, args, lookup, trackers):
     out += [f"**Latency** — {fmt_int(args.lookups)} lookups/s requested (GET /v1/messages/{{id}} to instance A, "
             f"open-loop over keep-alive connections — {lookup['connections_opened']} opened, of at most "
@@ -51,6 +73,12 @@ def latency_section(out, args, lookup, trackers):
         out.append(f"The two trackers consumed {fmt_int(trackers['input_records_per_s'])} input records/s during the "
                    f"phase (load generator: {fmt_int(trackers['rate'])}/s); CPU A {trackers['cpu_a_s']:.1f} s, "
                    f"B {trackers['cpu_b_s']:.1f} s (whole phase); load average before: {trackers.get('load_before', '?')}.")
+    views = [(name, server_view(path)) for name, path in (("A", args.metrics_a), ("B", args.metrics_b))]
+    if any(v for _, v in views):
+        out.append("The trackers' own request durations (`sms_tracker_api_request_duration_seconds`, route `message`, "
+                   "handler start → end, whole phase with its warm-up; A's include its forwards to B, B's are the forwarded "
+                   "lookups it answered): "
+                   + "; ".join(f"{name}: {v}" for name, v in views if v) + ".")
     out.append("")
 
 
@@ -87,6 +115,8 @@ def main():
     p.add_argument("--messages", required=True)
     p.add_argument("--command", required=True)
     p.add_argument("--docs", default="")
+    p.add_argument("--metrics-a", default="")
+    p.add_argument("--metrics-b", default="")
     args = p.parse_args()
     path = lambda name: os.path.join(args.out, name)  # noqa: E731
     lookup = json.load(open(path("lookup.json"))) if os.path.exists(path("lookup.json")) else None
