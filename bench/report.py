@@ -499,7 +499,18 @@ def latency(args):
             out.append(f"Note: the load generator reached only {fmt_int(r['achieved_rate'])} of "
                        f"{fmt_int(r['rate'])} records/s for {NAMES.get(r['system'], r['system'])}.")
             out.append("")
-    tracker = next((r for r in rows if r["system"] == "tracker" and not r.get("failed")), None)
+    trackers = [r for r in rows if r["system"] == "tracker" and not r.get("failed")]
+    # The issue-6 target is about half load: the row at RATE, which is half the measured maximum.
+    tracker = next((r for r in trackers if args.rate and r["rate"] == int(args.rate)), trackers[0] if trackers else None)
+    pipes = {r["rate"]: r for r in rows if r["system"] == "raw-pipe" and not r.get("failed")}
+    for r in trackers:
+        pipe = pipes.get(r["rate"])
+        if pipe is None or r.get("p99_ms") is None or pipe.get("p99_ms") is None:
+            continue
+        bound = pipe["p99_ms"] + 50
+        out.append(f"Issue #13 target at {fmt_int(r['rate'])} records/s: whole-run p99 ≤ the raw pipe's + 50 ms "
+                   f"({bound} ms): tracker {r['p99_ms']} ms — {met(r['p99_ms'] <= bound)}.")
+        out.append("")
     if tracker and tracker.get("p99_ms") is not None:
         bound = 2 * COMMIT_INTERVAL_MS
         steady_p99 = tracker.get("steady", tracker)["p99_ms"]
