@@ -24,12 +24,14 @@ wait_for_ready() {
   done
 }
 
-# Writes what the tracker is built from into OUT/tracker-version.txt, as bench/systems.sh does
-# for compare.sh and latency.sh: the commit, and whether src/ had uncommitted changes. The
-# figures (bench/plots.py) name it.
+# Writes what the tracker is built from into OUT/tracker-version.txt: the last commit that changed
+# src/ or Cargo.*, so that runs on either side of a docs-only commit count as the same build (the
+# restore figure draws the runs of one build together), and whether src/ had uncommitted changes.
+# The figures (bench/plots.py) name it.
 record_version() {
-  local out=$1 n
+  local out=$1 n commit
   n=$(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
-  echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$n" = 0 ] || echo " plus uncommitted changes to $n file(s) in src/")" \
+  commit=$(git log -1 --format=%h -- src Cargo.toml Cargo.lock 2>/dev/null || true)
+  echo "commit ${commit:-?}$([ "$n" = 0 ] || echo " plus uncommitted changes to $n file(s) in src/")" \
     >"$out/tracker-version.txt"
 }
