@@ -2,7 +2,13 @@
 //! the caller's `Authorization` (every instance has the same token) and a header that stops the
 //! owner from forwarding again. Hand-written rather than a client crate: it is one request shape,
 //! and its memory and time are bounded here.
+//!
+//! Lookups go over kept-alive connections: opening one per lookup cost the owner an accept and
+//! both sides a handshake and a teardown, and a forwarded lookup's latency under load was twice a
+//! local one's (docs/BENCHMARKS.md, "Lookups"). A batch, rare and large, opens its own.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -41,10 +47,114 @@ pub enum ForwardError {
     Malformed { address: String, limit: u64 },
 }
 
-/// `GET path` (as received: still percent-encoded) on the owner at `address`.
+/// Largest response head taken from an owner (status line and headers).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Idle connections kept per owner; more are closed after use.
+const MAX_IDLE_PER_OWNER: usize = 32;
+
+thread_local! {
+    /// Idle kept-alive connections, per owner address. Per thread, because a tokio `TcpStream`
+    /// belongs to the runtime that opened it and every actix worker thread runs its own.
+    static IDLE: RefCell<HashMap<String, Vec<TcpStream>>> = RefCell::new(HashMap::new());
+}
+
+/// `GET path` (as received: still percent-encoded) on the owner at `address`, over a kept-alive
+/// connection when one is idle.
 pub async fn get(address: &str, path: &str, authorization: Option<&[u8]>, me: &str) -> Result<Answer, ForwardError> {
     let request = Request { address, method: "GET", path, authorization, me, body: None };
-    send(request, FORWARD_TIMEOUT, MAX_ANSWER_BYTES).await
+    let limit = MAX_ANSWER_BYTES;
+    match tokio::time::timeout(FORWARD_TIMEOUT, get_kept_alive(&request)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(Failure::Io(source) | Failure::ClosedBeforeAnswer(source))) => {
+            Err(ForwardError::Io { address: address.to_owned(), source })
+        }
+        Ok(Err(Failure::Malformed)) => Err(ForwardError::Malformed { address: address.to_owned(), limit }),
+        Err(_) => Err(ForwardError::TimedOut { address: address.to_owned(), timeout: FORWARD_TIMEOUT }),
+    }
+}
+
+/// Why a kept-alive exchange failed.
+#[derive(Debug)]
+enum Failure {
+    /// The connection ended before any byte of an answer: an owner closes idle connections after
+    /// its keep-alive time, so a reused one may be gone.
+    ClosedBeforeAnswer(std::io::Error),
+    Io(std::io::Error),
+    Malformed,
+}
+
+async fn get_kept_alive(request: &Request<'_>) -> Result<Answer, Failure> {
+    let idle = IDLE.with(|idle| idle.borrow_mut().get_mut(request.address).and_then(Vec::pop));
+    if let Some(stream) = idle {
+        match exchange_kept_alive(stream, request).await {
+            // A lookup changes nothing: asking again on a fresh connection is safe.
+            Err(Failure::ClosedBeforeAnswer(_)) => {}
+            done => return done,
+        }
+    }
+    let stream = TcpStream::connect(request.address).await.map_err(Failure::Io)?;
+    exchange_kept_alive(stream, request).await.map_err(|failure| match failure {
+        // On a fresh connection that is an owner going away, not a stale connection.
+        Failure::ClosedBeforeAnswer(source) => Failure::Io(source),
+        other => other,
+    })
+}
+
+/// One request and its answer on `stream`, which goes back to the idle ones if the owner keeps it
+/// open.
+async fn exchange_kept_alive(mut stream: TcpStream, request: &Request<'_>) -> Result<Answer, Failure> {
+    stream.write_all(&request.bytes(false)).await.map_err(Failure::ClosedBeforeAnswer)?;
+    let mut buffer = Vec::with_capacity(4096);
+    let head_end = loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        if buffer.len() > MAX_HEAD_BYTES {
+            return Err(Failure::Malformed);
+        }
+        let read = stream.read_buf(&mut buffer).await;
+        match read {
+            Ok(0) if buffer.is_empty() => {
+                return Err(Failure::ClosedBeforeAnswer(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            Ok(0) => return Err(Failure::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(error) if buffer.is_empty() => return Err(Failure::ClosedBeforeAnswer(error)),
+            Err(error) => return Err(Failure::Io(error)),
+        }
+    };
+    let head = std::str::from_utf8(&buffer[..head_end]).map_err(|_| Failure::Malformed)?;
+    let head = parse_head(head).ok_or(Failure::Malformed)?;
+    // Kept alive only with a length to read to; without one the body ends with the connection.
+    let Some(length) = head.content_length else {
+        stream.take(MAX_ANSWER_BYTES + 1).read_to_end(&mut buffer).await.map_err(Failure::Io)?;
+        let body = buffer.split_off(head_end + 4);
+        if body.len() as u64 > MAX_ANSWER_BYTES {
+            return Err(Failure::Malformed);
+        }
+        return Ok(Answer { status: head.status, retry_after: head.retry_after, body });
+    };
+    if length as u64 > MAX_ANSWER_BYTES {
+        return Err(Failure::Malformed);
+    }
+    let mut body = buffer.split_off(head_end + 4);
+    if body.len() > length {
+        // More than the answer: not a connection to use again, nor an answer to trust.
+        return Err(Failure::Malformed);
+    }
+    let already = body.len();
+    body.resize(length, 0);
+    stream.read_exact(&mut body[already..]).await.map_err(Failure::Io)?;
+    if !head.close {
+        IDLE.with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let streams = idle.entry(request.address.to_owned()).or_default();
+            if streams.len() < MAX_IDLE_PER_OWNER {
+                streams.push(stream);
+            }
+        });
+    }
+    Ok(Answer { status: head.status, retry_after: head.retry_after, body })
 }
 
 /// `POST path` with a JSON `body` on the owner at `address` (a batch of its ids).
@@ -78,27 +188,34 @@ async fn send(request: Request<'_>, timeout: Duration, limit: u64) -> Result<Ans
     }
 }
 
-async fn exchange(r: &Request<'_>, limit: u64) -> std::io::Result<Vec<u8>> {
-    let Request { address, method, path, authorization, me, body } = r;
-    let mut stream = TcpStream::connect(address).await?;
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{FORWARDED_BY}: {me}\r\n")
-            .into_bytes();
-    if let Some(authorization) = authorization {
-        request.extend_from_slice(b"Authorization: ");
-        request.extend_from_slice(authorization);
+impl Request<'_> {
+    /// The request as sent; `close` asks the owner to end the connection after its answer.
+    fn bytes(&self, close: bool) -> Vec<u8> {
+        let Request { address, method, path, authorization, me, body } = self;
+        let connection = if close { "Connection: close\r\n" } else { "" };
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\n{connection}{FORWARDED_BY}: {me}\r\n").into_bytes();
+        if let Some(authorization) = authorization {
+            request.extend_from_slice(b"Authorization: ");
+            request.extend_from_slice(authorization);
+            request.extend_from_slice(b"\r\n");
+        }
+        if let Some(body) = body {
+            request.extend_from_slice(
+                format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()).as_bytes(),
+            );
+        }
         request.extend_from_slice(b"\r\n");
+        if let Some(body) = body {
+            request.extend_from_slice(body);
+        }
+        request
     }
-    if let Some(body) = body {
-        request.extend_from_slice(
-            format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()).as_bytes(),
-        );
-    }
-    request.extend_from_slice(b"\r\n");
-    if let Some(body) = body {
-        request.extend_from_slice(body);
-    }
-    stream.write_all(&request).await?;
+}
+
+async fn exchange(r: &Request<'_>, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(r.address).await?;
+    stream.write_all(&r.bytes(true)).await?;
     let mut raw = Vec::new();
     // One byte more than allowed tells a too-long answer from one exactly at the limit.
     stream.take(limit + 1).read_to_end(&mut raw).await?;
@@ -111,27 +228,135 @@ fn parse(raw: &[u8], limit: u64) -> Option<Answer> {
         return None;
     }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..split]).ok()?;
+    let head = parse_head(std::str::from_utf8(&raw[..split]).ok()?)?;
     let mut body = raw[split + 4..].to_vec();
+    if let Some(length) = head.content_length {
+        body.truncate(length);
+    }
+    Some(Answer { status: head.status, retry_after: head.retry_after, body })
+}
+
+/// What the forwarding side reads from a response head.
+#[derive(Debug, PartialEq, Eq)]
+struct Head {
+    status: u16,
+    retry_after: Option<String>,
+    content_length: Option<usize>,
+    /// The owner closes the connection after this answer.
+    close: bool,
+}
+
+fn parse_head(head: &str) -> Option<Head> {
     let mut lines = head.split("\r\n");
     let status = lines.next()?.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
-    let mut retry_after = None;
+    let mut parsed = Head { status, retry_after: None, content_length: None, close: false };
     for (name, value) in lines.filter_map(|line| line.split_once(':')) {
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
-            "retry-after" => retry_after = Some(value.to_owned()),
-            "content-length" => body.truncate(value.parse().ok()?),
+            "retry-after" => parsed.retry_after = Some(value.to_owned()),
+            "content-length" => parsed.content_length = Some(value.parse().ok()?),
             // The API never answers chunked; refuse rather than pass on chunk framing.
             "transfer-encoding" => return None,
+            "connection" => parsed.close = value.eq_ignore_ascii_case("close"),
             _ => {}
         }
     }
-    Some(Answer { status, retry_after, body })
+    Some(parsed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::net::TcpListener;
+
+    /// How a stub owner answers on each connection.
+    #[derive(Clone, Copy)]
+    enum Owner {
+        /// Every request on the connection, with a length: a kept-alive connection.
+        KeepsAlive,
+        /// One answer with a length, then it closes, as after its keep-alive time.
+        ClosesAfterOne,
+        /// One answer without a length, ended by closing.
+        NoLength,
+    }
+
+    /// A stub owner on a free port; returns its address and how many connections it accepted.
+    async fn owner(behaviour: Owner) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    loop {
+                        while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
+                            if stream.read_buf(&mut buffer).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        let end = buffer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        buffer.drain(..end);
+                        let answer: &[u8] = match behaviour {
+                            Owner::NoLength => b"HTTP/1.1 200 OK\r\n\r\n{\"n\":1}",
+                            _ => b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n{\"n\":1}",
+                        };
+                        stream.write_all(answer).await.unwrap();
+                        if !matches!(behaviour, Owner::KeepsAlive) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (address, accepted)
+    }
+
+    async fn lookup(address: &str) -> Answer {
+        get(address, "/v1/messages/m1", None, "me").await.expect("an answer")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lookups_reuse_a_kept_alive_connection() {
+        let (address, accepted) = owner(Owner::KeepsAlive).await;
+        for _ in 0..3 {
+            assert_eq!(lookup(&address).await.body, b"{\"n\":1}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "one connection for three lookups");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_the_owner_closed_is_replaced_and_the_lookup_answered() {
+        let (address, accepted) = owner(Owner::ClosesAfterOne).await;
+        for _ in 0..3 {
+            assert_eq!(lookup(&address).await.body, b"{\"n\":1}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_answer_without_a_length_is_read_to_its_end_and_its_connection_not_kept() {
+        let (address, accepted) = owner(Owner::NoLength).await;
+        for _ in 0..2 {
+            assert_eq!(lookup(&address).await.body, b"{\"n\":1}");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_owner_that_is_gone_is_an_io_error() {
+        let address = {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap().to_string()
+        };
+        let error = get(&address, "/v1/messages/m1", None, "me").await.unwrap_err();
+        assert!(matches!(error, ForwardError::Io { .. }), "{error}");
+    }
 
     #[test]
     fn a_response_is_read_with_its_status_retry_after_and_body() {
