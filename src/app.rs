@@ -27,6 +27,7 @@ use crate::kafka::{group::ConsumerGroup, settings};
 use crate::pipeline::clock::SystemClock;
 use crate::pipeline::context::StageContext;
 use crate::pipeline::failure::{Failures, PipelineError};
+use crate::pipeline::lookups::PartitionLookups;
 use crate::pipeline::messages::SourceCommand;
 use crate::pipeline::router::Router;
 use crate::pipeline::sink::{Sink, SinkContext};
@@ -117,7 +118,7 @@ impl ApiListener {
     fn serve(self, pipeline: &RunningPipeline, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
         let owners = Owners::new(pipeline.group.clone(), self.group_id, self.sent_topic, self.member);
         let api = Api {
-            router: pipeline.router.clone(),
+            lookups: pipeline.lookups.clone(),
             owners,
             token: self.token,
             reveal_content: self.reveal_content,
@@ -137,7 +138,7 @@ impl ApiListener {
 /// The started pipeline: its threads, and how to tell it to stop and learn that it stopped.
 struct RunningPipeline {
     /// Where lookups go.
-    router: Addr<Router>,
+    lookups: Arc<PartitionLookups>,
     /// Who owns which partition, for lookups forwarded to their owner.
     group: Arc<dyn ConsumerGroup>,
     source: Sender<SourceCommand>,
@@ -209,9 +210,11 @@ impl RunningPipeline {
         };
         let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
         let worker_handles = workers.iter().map(Arbiter::handle).collect();
+        let lookups = Arc::new(PartitionLookups::new(partitions, health.clone()));
+        let published = lookups.clone();
         let router = Router::create(|ctx| {
             ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
-            Router::new(worker_handles, stages)
+            Router::new(worker_handles, stages, published)
         });
         consumer.context().set_router(router.clone());
 
@@ -232,7 +235,7 @@ impl RunningPipeline {
         })?;
         let mut threads = workers;
         threads.push(sink_thread);
-        Ok(Self { router, group: group_for_api, source: source_tx, source_done, failures: failures_rx, threads })
+        Ok(Self { lookups, group: group_for_api, source: source_tx, source_done, failures: failures_rx, threads })
     }
 
     /// Waits for the shutdown signal, a reported failure or the source's end; then stops the

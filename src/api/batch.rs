@@ -21,7 +21,7 @@ use super::id::MAX_ID_BYTES;
 use super::routes::{
     BATCH_PATH, LOOKUP_TIMEOUT, RETRY_SOON, answered, owner_address, owner_unreachable, refusal, unavailable,
 };
-use crate::pipeline::messages::{Answer, Lookup, LookupAnswer};
+use crate::pipeline::messages::{Answer, LookupAnswer};
 
 /// Most ids in one batch: bounds the work and the answer of one request.
 pub const MAX_IDS: usize = 1000;
@@ -160,7 +160,7 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Refuse> {
 /// One entry per id, in order: local lookups first (concurrently), then one forwarded batch per
 /// owner of the rest (in parallel).
 async fn answer(api: &Api, ids: &[String], forwarded: bool, authorization: Option<&[u8]>) -> Vec<Value> {
-    let lookups = ids.iter().map(|id| api.router.send(Lookup { id: id.clone() }).timeout(LOOKUP_TIMEOUT));
+    let lookups = ids.iter().map(|id| tokio::time::timeout(LOOKUP_TIMEOUT, api.lookups.lookup(id.clone())));
     let answers = join_all(lookups).await;
     let mut results = vec![Value::Null; ids.len()];
     // Per partition owned elsewhere: the indexes of its ids.

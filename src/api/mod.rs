@@ -21,12 +21,11 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::pipeline::router::Router;
+use crate::pipeline::lookups::PartitionLookups;
 use crate::telemetry::Metrics;
 use auth::Token;
 
@@ -41,7 +40,8 @@ const MAX_CONNECTIONS: usize = 1024;
 
 /// What the routes need.
 pub struct Api {
-    pub router: Addr<Router>,
+    /// The partition actors of this instance, for lookups.
+    pub lookups: Arc<PartitionLookups>,
     /// Required on every /v1 request when set.
     pub token: Option<Token>,
     pub reveal_content: bool,

@@ -15,7 +15,7 @@ use super::body::{ErrorBody, MessageBody as Message};
 use super::forward::{self, FORWARDED_BY};
 use super::id;
 use super::owner::Owner;
-use crate::pipeline::messages::{Answer, Lookup, LookupAnswer};
+use crate::pipeline::messages::{Answer, LookupAnswer};
 
 pub const MESSAGE_PREFIX: &str = "/v1/messages/";
 /// `POST` only ([`super::batch`]).
@@ -101,7 +101,7 @@ pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse 
     // A forwarded request is answered here whatever happens: forwarding it on could loop while
     // the instances disagree about the owner.
     let forwarded = request.headers().contains_key(FORWARDED_BY);
-    match api.router.send(Lookup { id: id.clone() }).timeout(LOOKUP_TIMEOUT).await {
+    match tokio::time::timeout(LOOKUP_TIMEOUT, api.lookups.lookup(id.clone())).await {
         Ok(LookupAnswer { partition, answer: Answer::NotAssigned }) if !forwarded => {
             forward_to_owner(&api, &request, &id, partition).await
         }

@@ -58,22 +58,15 @@ pub struct Process(pub Vec<InputRecord>);
 #[rtype(result = "()")]
 pub struct Stop;
 
-/// API → router: what the partition owning `id` (by the gateway's partitioner) holds of it.
-#[derive(Message)]
-#[rtype(result = "LookupAnswer")]
-pub struct Lookup {
-    pub id: String,
-}
-
-/// Router → partition actor: what the state holds of `id`. Queued behind the records dispatched
-/// before it, so the answer includes every record the source handed over until then.
+/// API → partition actor (`lookups.rs`): what the state holds of `id`. Queued behind the records
+/// the router handed the actor before it, so the answer includes every one of them.
 #[derive(Message)]
 #[rtype(result = "Answer")]
 pub struct Query {
     pub id: String,
 }
 
-/// The answer to a [`Lookup`]: the id's partition, and what this instance can say about it.
+/// The answer to a lookup: the id's partition, and what this instance can say about it.
 #[derive(Debug)]
 pub struct LookupAnswer {
     pub partition: i32,

@@ -34,6 +34,7 @@ pub mod clock;
 pub mod context;
 pub mod failure;
 pub mod input_order;
+pub mod lookups;
 pub mod messages;
 pub mod partition;
 pub mod rate_limit;

@@ -4,6 +4,7 @@
 //! revocation drains them and commits before they stop.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::future::join_all;
@@ -11,14 +12,12 @@ use futures::future::join_all;
 use futures::FutureExt;
 
 use super::context::StageContext;
-use super::messages::{
-    Answer, Assign, Commit, Dispatch, Lookup, LookupAnswer, Process, Query, Reset, RevokeAll, SinkError, Stop,
-};
+use super::lookups::PartitionLookups;
+use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
 use super::partition::PartitionActor;
 use super::receipt_intake::ReceiptIntake;
 use super::receipt_join::ReceiptJoinActor;
 use crate::domain::InputTopic;
-use crate::domain::supplier_id::partition_for;
 use crate::kafka::records::InputRecord;
 
 /// Which stage handles a record.
@@ -69,11 +68,26 @@ pub struct Router {
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
     shared: StageContext,
+    /// Where the API finds the messages' partition actors.
+    lookups: Arc<PartitionLookups>,
 }
 
 impl Router {
-    pub fn new(workers: Vec<ArbiterHandle>, shared: StageContext) -> Self {
-        Self { actors: HashMap::new(), workers, next_worker: 0, shared }
+    pub fn new(workers: Vec<ArbiterHandle>, shared: StageContext, lookups: Arc<PartitionLookups>) -> Self {
+        Self { actors: HashMap::new(), workers, next_worker: 0, shared, lookups }
+    }
+
+    /// Tells the API which messages' partition actors exist now.
+    fn publish_lookups(&self) {
+        let actors = self
+            .actors
+            .iter()
+            .filter_map(|((_, partition), actor)| match actor {
+                StageActor::Messages(actor) => Some((*partition, actor.clone())),
+                _ => None,
+            })
+            .collect();
+        self.lookups.publish(actors);
     }
 
     /// Starts a partition's actor of `stage` on the next worker thread.
@@ -147,25 +161,7 @@ impl Handler<Assign> for Router {
             }
         }
         self.shared.metrics.assigned_partitions.set(assignment.partitions.len() as i64);
-    }
-}
-
-impl Handler<Lookup> for Router {
-    type Result = ResponseFuture<LookupAnswer>;
-
-    /// The gateway keys both inputs by message id with Kafka's default partitioner, so the id's
-    /// partition is where its state lives.
-    fn handle(&mut self, Lookup { id }: Lookup, _ctx: &mut Self::Context) -> Self::Result {
-        let partition = partition_for(id.as_bytes(), self.shared.partitions);
-        let answer = |answer| Box::pin(async move { LookupAnswer { partition, answer } });
-        let Some(StageActor::Messages(actor)) = self.actors.get(&(Stage::Messages, partition)) else {
-            return answer(Answer::NotAssigned);
-        };
-        if self.shared.health.partition_restoring(partition) {
-            return answer(Answer::Restoring);
-        }
-        let query = actor.send(Query { id });
-        Box::pin(async move { LookupAnswer { partition, answer: query.await.unwrap_or(Answer::Stopped) } })
+        self.publish_lookups();
     }
 }
 
@@ -174,6 +170,7 @@ impl Handler<RevokeAll> for Router {
 
     fn handle(&mut self, RevokeAll { commit }: RevokeAll, _ctx: &mut Self::Context) -> Self::Result {
         let stopping: Vec<_> = self.actors.drain().map(|(_, actor)| actor.stop()).collect();
+        self.publish_lookups();
         self.shared.metrics.assigned_partitions.set(0);
         self.shared.health.set_rebalancing();
         let sink = self.shared.sink.clone();

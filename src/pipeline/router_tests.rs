@@ -14,15 +14,22 @@ use crate::pipeline::test_kit::{
 const NEVER: Duration = Duration::from_secs(3600);
 
 fn start(sink: &TestSink) -> (Addr<Router>, Arc<Health>) {
+    let (router, health, _) = start_with_lookups(sink);
+    (router, health)
+}
+
+fn start_with_lookups(sink: &TestSink) -> (Addr<Router>, Arc<Health>, Arc<PartitionLookups>) {
     let clock = Arc::new(ManualClock::starting_at(START_MS));
     let context = partition_context(sink, FakeRestorer::default(), clock);
     let health = context.health.clone();
+    let lookups = Arc::new(PartitionLookups::new(context.partitions, health.clone()));
     let workers = vec![Arbiter::current(), Arbiter::current()];
+    let published = lookups.clone();
     let router = Router::create(|ctx| {
         ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
-        Router::new(workers, context)
+        Router::new(workers, context, published)
     });
-    (router, health)
+    (router, health, lookups)
 }
 
 fn complete(partition: i32, id: &str, offset: i64) -> Vec<InputRecord> {
@@ -76,29 +83,27 @@ async fn revoking_without_a_commit_aborts_what_the_dropped_state_produced() {
 }
 
 #[actix_rt::test]
-async fn a_lookup_is_answered_by_the_partition_the_gateway_put_the_id_in_after_what_was_dispatched() {
+async fn a_lookup_is_answered_by_the_partition_the_gateway_put_the_id_in_after_what_it_processed() {
     use crate::domain::Status;
     use crate::domain::supplier_id::partition_for;
     use crate::domain::view::{Known, ViewStatus};
-    use crate::pipeline::messages::{Answer, Lookup};
+    use crate::pipeline::messages::Answer;
 
     let sink = TestSink::start(Ledger::default(), NEVER);
-    let (router, health) = start(&sink);
-    let lookup = |id: &str| router.send(Lookup { id: id.to_owned() });
+    let (router, health, lookups) = start_with_lookups(&sink);
+    let lookup = |id: &str| lookups.lookup(id.to_owned());
     let partition = partition_for(b"m1", 8);
-    assert!(matches!(lookup("m1").await.unwrap().answer, Answer::NotAssigned), "nothing assigned yet");
+    assert!(matches!(lookup("m1").await.answer, Answer::NotAssigned), "nothing assigned yet");
 
     router.send(Assign(Assignment { partitions: (0..8).collect(), delivery_reports: Vec::new() })).await.unwrap();
     eventually("every partition restored", || health.is_ready()).await;
-    // Queued behind the records dispatched before it: no wait for their processing needed.
-    let dispatched = router.send(Dispatch(complete(partition, "m1", 0)));
-    let answer = lookup("m1").await.unwrap();
-    dispatched.await.unwrap();
+    router.send(Dispatch(complete(partition, "m1", 0))).await.unwrap();
+    let answer = lookup("m1").await;
     assert_eq!(answer.partition, partition);
     let Answer::Found(view) = answer.answer else { panic!("m1 is known: {:?}", answer.answer) };
     assert_eq!((view.status, view.known), (ViewStatus::Published(Status::Sent), Known::TerminalMarker));
-    assert!(matches!(lookup("never-sent").await.unwrap().answer, Answer::Unknown));
+    assert!(matches!(lookup("never-sent").await.answer, Answer::Unknown));
 
     router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
-    assert!(matches!(lookup("m1").await.unwrap().answer, Answer::NotAssigned), "given up");
+    assert!(matches!(lookup("m1").await.answer, Answer::NotAssigned), "given up");
 }
