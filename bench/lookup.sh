@@ -50,8 +50,8 @@
 # target/bench/last-compare.jsonl (bench/compare.sh), else 20000. Raw files: target/bench/<run>/
 # (lookup.json and lookup.txt from the latency phase, r<N>-<mode>.* from the throughput runs,
 # results.jsonl, tracker and loadgen logs, tracker-version.txt). The report replaces the part of
-# docs/BENCHMARKS.md between <!-- lookup:start --> and <!-- lookup:end --> unless WRITE_DOCS=0 or
-# SMOKE=1.
+# docs/BENCHMARKS.md between <!-- lookup:start --> and <!-- lookup:end --> and bench/plots.py
+# draws docs/img/lookup.svg (with both phases) unless WRITE_DOCS=0 or SMOKE=1.
 #
 # Environment: RATE, LOOKUPS_PER_S (5000), DURATION (60), WARMUP (5), MESSAGES (300000), RUNS (2),
 # PARTITIONS (8), CONNECTIONS (32), MAX_CONNECTIONS (256), SEED (7), TIMEOUT (600 s per
@@ -288,4 +288,9 @@ python3 bench/lookup_report.py --out "$OUT" --rate "$RATE" --rate-source "$RATE_
   --partitions "$PARTITIONS" --messages "$MESSAGES" --command "$COMMAND" \
   --metrics-a "$OUT/lat-a.metrics.txt" --metrics-b "$OUT/lat-b.metrics.txt" \
   --docs "$([ "$WRITE_DOCS" = 0 ] || echo docs/BENCHMARKS.md)"
+# The figure needs both phases' files.
+if [ "$WRITE_DOCS" != 0 ] && [ -f "$OUT/lookup.json" ] && [ -f "$OUT/results.jsonl" ]; then
+  python3 bench/plots.py lookup --run "$OUT" --command "$COMMAND" ||
+    echo "the figure was not drawn (bench/plots.py failed)" >&2
+fi
 log "raw files in $OUT"

@@ -6,6 +6,7 @@
     python3 bench/plots.py latency  --run target/bench/bench-latency-…   # latency.svg
     python3 bench/plots.py soak     --run target/bench/bench-soak-…      # soak-memory.svg, soak-rss-per-entry.svg
     python3 bench/plots.py restore  --run target/bench/bench-restore-…   # restore.svg
+    python3 bench/plots.py lookup   --run target/bench/bench-lookup-…    # lookup.svg
     options: --command "what produced the run" (shown in the footer), --out DIR (default docs/img)
 
 The benchmark scripts call it at their end (bench/report.py for compare.sh and latency.sh), unless
@@ -430,6 +431,46 @@ def figure_restore(run, command, out):
     return [finish(fig, footer(dirs, command), Path(out) / "restore.svg")]
 
 
+# --- lookup.sh: lookup latency per second, throughput with and without lookups -------------------
+
+def figure_lookup(run, command, out):
+    """Left: p99 of the lookups answered in each second of the latency phase, local and forwarded,
+    with issue 14's targets. Right: input records/s of each throughput run, without and with
+    lookups (bar = median, dots = runs)."""
+    plt = pyplot()
+    run = Path(run)
+    lookup = json.loads((run / "lookup.json").read_text())
+    seconds = lookup["by_second"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.0), gridspec_kw={"width_ratios": [2.2, 1]})
+    t = [s["t"] for s in seconds]
+    for key, label, color, target in [("local", "answered locally", COLORS["tracker"], 5),
+                                      ("forwarded", "forwarded to the owner", "#e6772e", 15)]:
+        left.plot(t, [s[f"{key}_p99_ms"] for s in seconds], color=color, linewidth=1.2,
+                  label=f"{label}: p99 {lookup[key]['p99_ms']:.1f} ms over the phase")
+        left.axhline(target, color=color, linestyle=":", linewidth=1, label=f"issue 14's target, {key}: {target} ms")
+    left.set_yscale("log")
+    left.set_xlabel("second of the latency phase (warm-up included)")
+    left.set_ylabel("p99 of the second (ms)")
+    left.set_title(f"{lookup['requested_per_s']:,.0f} lookups/s, open-loop, while processing input", fontsize=9.5)
+    left.legend(fontsize=7.5, loc="upper right")
+    rows = [r for r in read_jsonl(run / "results.jsonl") if r.get("mode") in ("none", "lookups")]
+    for i, mode in enumerate(["none", "lookups"]):
+        rates = [r["input_records_per_s"] for r in rows if r["mode"] == mode and r.get("input_records_per_s")]
+        if not rates:
+            continue
+        median = statistics.median(rates)
+        right.bar(i, median, width=0.6, color=COLORS["tracker"] if mode == "none" else "#7fb0dc")
+        right.scatter([i] * len(rates), rates, s=12, color="black", zorder=3)
+        right.annotate(fmt_value(median), (i, median), textcoords="offset points", xytext=(0, 4), ha="center",
+                       fontsize=8)
+    right.set_xticks([0, 1], ["no lookups", f"{lookup['requested_per_s']:,.0f} lookups/s"])
+    right.set_ylabel("input records/s (backlog)")
+    right.set_title("processing throughput", fontsize=9.5)
+    plain_numbers(right)
+    suptitle(fig, "Lookups: two instances sharing the partitions; the driver asks one of them (bench/lookup.sh)")
+    return finish(fig, footer([run], command), Path(out) / "lookup.svg")
+
+
 FIGURES = {
     "compare": lambda run, command, out: figure_throughput(run, command, out),
     "receipts": lambda run, command, out: figure_throughput(run, command, out, receipts=True),
@@ -437,6 +478,7 @@ FIGURES = {
     "soak": lambda run, command, out: [figure_soak_memory(run, command, out),
                                        figure_soak_rss_per_entry(run, command, out)],
     "restore": figure_restore,
+    "lookup": figure_lookup,
 }
 
 

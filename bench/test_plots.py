@@ -30,6 +30,7 @@ CASES = {  # kind: (fixture run, the files it draws)
     "latency": ("bench-latency-fixture", ["latency.svg"]),
     "soak": ("bench-soak-fixture", ["soak-memory.svg", "soak-rss-per-entry.svg"]),
     "restore": ("bench-restore-fixture", ["restore.svg"]),
+    "lookup": ("bench-lookup-fixture", ["lookup.svg"]),
 }
 
 
