@@ -5,14 +5,41 @@
 use std::ffi::{CStr, CString};
 use std::ptr;
 
+use std::time::Duration;
+
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::acls::{Acl, Pattern, ResourceType};
 
-/// Creates (or updates) SCRAM-SHA-512 credentials of `users` (`(name, password)`).
+/// Creates (or updates) SCRAM-SHA-512 credentials of `users` (`(name, password)`) and waits until
+/// each can authenticate.
 pub fn create_scram_users(admin: &AdminClient<DefaultClientContext>, users: &[(String, String)]) {
+    create_scram_users_request(admin, users);
+    for (user, password) in users {
+        wait_until_authenticates(user, password);
+    }
+}
+
+/// The broker applies new SCRAM credentials from the metadata log a moment after the controller
+/// acknowledged them; a tracker started in that moment fails its start with "invalid
+/// credentials" (seen once in `make test` on a loaded machine).
+fn wait_until_authenticates(user: &str, password: &str) {
+    let client: BaseConsumer = crate::support::client()
+        .set("sasl.username", user)
+        .set("sasl.password", password)
+        .create()
+        .expect("a client with the new user's credentials");
+    crate::support::wait_for(
+        &format!("the SCRAM credentials of {user} to be accepted"),
+        crate::support::DEADLINE,
+        || client.fetch_metadata(None, Duration::from_secs(2)).ok().map(|_| ()),
+    );
+}
+
+fn create_scram_users_request(admin: &AdminClient<DefaultClientContext>, users: &[(String, String)]) {
     let names: Vec<CString> = users.iter().map(|(name, _)| CString::new(name.as_str()).unwrap()).collect();
     // SAFETY: every pointer passed lives until the call returns; librdkafka copies what it keeps,
     // and every object it hands back is destroyed once, after use.
