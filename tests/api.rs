@@ -1,6 +1,7 @@
 //! The lookup API (`--api-listen`) against a tracker on the real broker: what it shows of sent,
-//! pending, failed and unknown messages, the token and masking rules, bad requests, and the
-//! answer of an instance that does not own the id's partition.
+//! pending, failed and unknown messages, the token and masking rules, bad requests, the answer
+//! of an instance that does not own the id's partition, and batches (forwarded per owner, refused
+//! `busy` beyond the concurrent limit).
 
 mod support;
 
@@ -125,8 +126,13 @@ fn request_raw(port: u16, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(request).unwrap();
+    read_response(stream).expect("read the answer")
+}
+
+/// The answer on `stream`, read to the connection's end.
+fn read_response(mut stream: TcpStream) -> std::io::Result<Response> {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the answer");
+    stream.read_to_end(&mut raw)?;
     let text = String::from_utf8(raw).expect("a UTF-8 answer");
     let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
     let mut lines = head.lines();
@@ -136,7 +142,7 @@ fn request_raw(port: u16, request: &[u8]) -> Response {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let body = if body.is_empty() { Value::Null } else { serde_json::from_str(body).expect("a JSON body") };
-    Response { status, headers, body }
+    Ok(Response { status, headers, body })
 }
 
 fn started(test: &str, extra: &[&str]) -> (Scenario, ApiTracker, Input) {
@@ -701,4 +707,96 @@ fn bad_batches_get_a_clear_4xx() {
     assert_eq!(api.get(path, None).body["error"], "noSuchRoute");
     assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="400",route="batchGet"}"#), Some(6.0));
     assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="413",route="batchGet"}"#), Some(1.0));
+}
+
+/// A batchGet whose head is sent but whose body is held back: the instance takes a batch slot
+/// for it once it has read the head, and holds it while the body is read.
+struct HeldBatch {
+    stream: TcpStream,
+    body: Vec<u8>,
+}
+
+impl HeldBatch {
+    fn open(port: u16, ids: &[&str]) -> Self {
+        let body = serde_json::to_vec(&serde_json::json!({ "ids": ids })).unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST /v1/messages:batchGet HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        Self { stream, body }
+    }
+
+    /// Sends the body and reads the answer (an error when the instance had answered already, e.g.
+    /// 503 `busy`, and closed the connection).
+    fn finish(mut self) -> std::io::Result<Response> {
+        self.stream.write_all(&self.body)?;
+        read_response(self.stream)
+    }
+}
+
+/// The batches an instance answers at once (`MAX_CONCURRENT_BATCHES` in src/api/batch.rs).
+const BATCH_SLOTS: usize = 16;
+/// How long an instance waits for a batch's body (`BODY_TIMEOUT` in src/api/batch.rs): the held
+/// batches must fill every slot well within it.
+const BATCH_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Holds a batch in every slot of the instance at `api`: returns the held batches and the answer
+/// to one more batch, once one more is refused (until every held head is read, one more takes a
+/// free slot and is answered).
+fn hold_every_batch_slot(api: &ApiTracker, ids: &[&str]) -> (Vec<HeldBatch>, Response) {
+    let held: Vec<HeldBatch> = (0..BATCH_SLOTS).map(|_| HeldBatch::open(api.port, ids)).collect();
+    let refused = wait_for("one batch more than the slots to be refused", BATCH_BODY_TIMEOUT / 2, || {
+        Some(api.batch(ids, None)).filter(|answer| answer.status != 200)
+    });
+    (held, refused)
+}
+
+/// With every batch slot held by a batch whose body is still arriving, one more batch is refused
+/// at once with 503 `busy` and Retry-After. The held batches are answered in full once their
+/// bodies arrive, and every slot comes back, those of clients that went away included: 16
+/// batches at once are answered again.
+#[test]
+fn a_batch_beyond_the_concurrent_limit_is_refused_busy_and_every_slot_comes_back() {
+    let (_s, api, _input) = started("api-batch-busy", &[]);
+    let ids = ["busy-1", "busy-2"];
+    let (held, busy) = hold_every_batch_slot(&api, &ids);
+    assert_eq!((busy.status, busy.body["error"].as_str()), (503, Some("busy")), "{busy:?}");
+    assert_eq!(busy.header("retry-after"), Some("1"), "{busy:?}");
+    assert!(
+        busy.body["message"].as_str().unwrap().contains(&format!("{BATCH_SLOTS} batches are being answered")),
+        "{:#}",
+        busy.body
+    );
+    assert_eq!(busy.body["answeredBy"], api.instance());
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="503",route="batchGet"}"#), Some(1.0));
+
+    // The held batches were waiting for their bodies, not refused: each is answered in full.
+    let mut answered = held;
+    let abandoned = answered.split_off(BATCH_SLOTS - 4);
+    for batch in answered {
+        let answer = batch.finish().expect("the held batch's answer");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let results = answer.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), ids.len(), "{answer:?}");
+        for (result, id) in results.iter().zip(ids) {
+            assert_eq!((result["id"].as_str(), result["code"].as_u64()), (Some(id), Some(404)), "{result:#}");
+        }
+    }
+    // Their clients give up without sending the body: their slots come back too.
+    drop(abandoned);
+    assert_eq!(api.batch(&ids, None).status, 200, "a batch is answered once slots are free");
+    // Every slot is free (once the instance has noticed the clients gone): as many batches as
+    // there are slots, held at once, are all answered; a slot lost would refuse one of them.
+    wait_for("every batch slot to come back", DEADLINE, || {
+        let (held, refused) = hold_every_batch_slot(&api, &ids);
+        assert_eq!((refused.status, refused.body["error"].as_str()), (503, Some("busy")), "{refused:?}");
+        let statuses: Vec<u16> =
+            held.into_iter().map(|batch| batch.finish().map_or(0, |answer| answer.status)).collect();
+        statuses.iter().all(|status| *status == 200).then_some(())
+    });
+    assert_eq!(api.batch(&ids, None).status, 200);
 }
