@@ -1,6 +1,7 @@
 //! The lookup API (`--api-listen`) against a tracker on the real broker: what it shows of sent,
-//! pending, failed and unknown messages, the token and masking rules, bad requests, and the
-//! answer of an instance that does not own the id's partition.
+//! pending, failed and unknown messages, the token and masking rules, bad requests, the answer
+//! of an instance that does not own the id's partition, and batches (forwarded per owner, refused
+//! `busy` beyond the concurrent limit, an owner's wrong answer turned into per-id entries).
 
 mod support;
 
@@ -55,8 +56,7 @@ impl ApiTracker {
 
     /// Ready, with exactly one partition assigned.
     fn owns_one_partition(&self) -> Option<()> {
-        let (status, body) = self.tracker.http_get("/readyz")?;
-        (status == 200 && body.contains("partitions [") && !body.contains(',')).then_some(())
+        owns_one_partition(&self.tracker)
     }
 
     fn instance(&self) -> String {
@@ -108,6 +108,12 @@ impl ApiTracker {
     }
 }
 
+/// Ready, with exactly one partition assigned.
+fn owns_one_partition(tracker: &Tracker) -> Option<()> {
+    let (status, body) = tracker.http_get("/readyz")?;
+    (status == 200 && body.contains("partitions [") && !body.contains(',')).then_some(())
+}
+
 #[derive(Debug)]
 struct Response {
     status: u16,
@@ -125,8 +131,13 @@ fn request_raw(port: u16, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.write_all(request).unwrap();
+    read_response(stream).expect("read the answer")
+}
+
+/// The answer on `stream`, read to the connection's end.
+fn read_response(mut stream: TcpStream) -> std::io::Result<Response> {
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read the answer");
+    stream.read_to_end(&mut raw)?;
     let text = String::from_utf8(raw).expect("a UTF-8 answer");
     let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
     let mut lines = head.lines();
@@ -136,7 +147,7 @@ fn request_raw(port: u16, request: &[u8]) -> Response {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let body = if body.is_empty() { Value::Null } else { serde_json::from_str(body).expect("a JSON body") };
-    Response { status, headers, body }
+    Ok(Response { status, headers, body })
 }
 
 fn started(test: &str, extra: &[&str]) -> (Scenario, ApiTracker, Input) {
@@ -701,4 +712,343 @@ fn bad_batches_get_a_clear_4xx() {
     assert_eq!(api.get(path, None).body["error"], "noSuchRoute");
     assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="400",route="batchGet"}"#), Some(6.0));
     assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="413",route="batchGet"}"#), Some(1.0));
+}
+
+/// A batchGet whose head is sent but whose body is held back: the instance takes a batch slot
+/// for it once it has read the head, and holds it while the body is read.
+struct HeldBatch {
+    stream: TcpStream,
+    body: Vec<u8>,
+}
+
+impl HeldBatch {
+    fn open(port: u16, ids: &[&str]) -> Self {
+        let body = serde_json::to_vec(&serde_json::json!({ "ids": ids })).unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "POST /v1/messages:batchGet HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        Self { stream, body }
+    }
+
+    /// Sends the body and reads the answer (an error when the instance had answered already, e.g.
+    /// 503 `busy`, and closed the connection).
+    fn finish(mut self) -> std::io::Result<Response> {
+        self.stream.write_all(&self.body)?;
+        read_response(self.stream)
+    }
+}
+
+/// The batches an instance answers at once (`MAX_CONCURRENT_BATCHES` in src/api/batch.rs).
+const BATCH_SLOTS: usize = 16;
+/// How long an instance waits for a batch's body (`BODY_TIMEOUT` in src/api/batch.rs): the held
+/// batches must fill every slot well within it.
+const BATCH_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Holds a batch in every slot of the instance at `api`: returns the held batches and the answer
+/// to one more batch, once one more is refused (until every held head is read, one more takes a
+/// free slot and is answered).
+fn hold_every_batch_slot(api: &ApiTracker, ids: &[&str]) -> (Vec<HeldBatch>, Response) {
+    let held: Vec<HeldBatch> = (0..BATCH_SLOTS).map(|_| HeldBatch::open(api.port, ids)).collect();
+    let refused = wait_for("one batch more than the slots to be refused", BATCH_BODY_TIMEOUT / 2, || {
+        Some(api.batch(ids, None)).filter(|answer| answer.status != 200)
+    });
+    (held, refused)
+}
+
+/// With every batch slot held by a batch whose body is still arriving, one more batch is refused
+/// at once with 503 `busy` and Retry-After. The held batches are answered in full once their
+/// bodies arrive, and every slot comes back, those of clients that went away included: 16
+/// batches at once are answered again.
+#[test]
+fn a_batch_beyond_the_concurrent_limit_is_refused_busy_and_every_slot_comes_back() {
+    let (_s, api, _input) = started("api-batch-busy", &[]);
+    let ids = ["busy-1", "busy-2"];
+    let (held, busy) = hold_every_batch_slot(&api, &ids);
+    assert_eq!((busy.status, busy.body["error"].as_str()), (503, Some("busy")), "{busy:?}");
+    assert_eq!(busy.header("retry-after"), Some("1"), "{busy:?}");
+    assert!(
+        busy.body["message"].as_str().unwrap().contains(&format!("{BATCH_SLOTS} batches are being answered")),
+        "{:#}",
+        busy.body
+    );
+    assert_eq!(busy.body["answeredBy"], api.instance());
+    assert_eq!(api.tracker.metric(r#"sms_tracker_api_requests_total{code="503",route="batchGet"}"#), Some(1.0));
+
+    // The held batches were waiting for their bodies, not refused: each is answered in full.
+    let mut answered = held;
+    let abandoned = answered.split_off(BATCH_SLOTS - 4);
+    for batch in answered {
+        let answer = batch.finish().expect("the held batch's answer");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let results = answer.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), ids.len(), "{answer:?}");
+        for (result, id) in results.iter().zip(ids) {
+            assert_eq!((result["id"].as_str(), result["code"].as_u64()), (Some(id), Some(404)), "{result:#}");
+        }
+    }
+    // Their clients give up without sending the body: their slots come back too.
+    drop(abandoned);
+    assert_eq!(api.batch(&ids, None).status, 200, "a batch is answered once slots are free");
+    // Every slot is free (once the instance has noticed the clients gone): as many batches as
+    // there are slots, held at once, are all answered; a slot lost would refuse one of them.
+    wait_for("every batch slot to come back", DEADLINE, || {
+        let (held, refused) = hold_every_batch_slot(&api, &ids);
+        assert_eq!((refused.status, refused.body["error"].as_str()), (503, Some("busy")), "{refused:?}");
+        let statuses: Vec<u16> =
+            held.into_iter().map(|batch| batch.finish().map_or(0, |answer| answer.status)).collect();
+        statuses.iter().all(|status| *status == 200).then_some(())
+    });
+    assert_eq!(api.batch(&ids, None).status, 200);
+}
+
+/// Poses as the instance owning a partition: another instance advertises the stub's address
+/// (`--advertised-address`), so that lookups of its partition are forwarded here.
+struct StubOwner {
+    listener: std::net::TcpListener,
+}
+
+/// A batch forwarded to the stub: its head and the ids in its body.
+#[derive(Debug)]
+struct ForwardedBatch {
+    head: String,
+    ids: Vec<String>,
+}
+
+impl ForwardedBatch {
+    fn header(&self, name: &str) -> Option<&str> {
+        let mut fields = self.head.lines().skip(1).filter_map(|line| line.split_once(':'));
+        fields.find(|(field, _)| field.trim().eq_ignore_ascii_case(name)).map(|(_, value)| value.trim())
+    }
+}
+
+impl StubOwner {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        Self { listener }
+    }
+
+    fn address(&self) -> String {
+        self.listener.local_addr().unwrap().to_string()
+    }
+
+    /// The connection of a batch forwarded to the stub and what it asks, if one is waiting.
+    fn next(&self) -> Option<(TcpStream, ForwardedBatch)> {
+        let (mut stream, _) = self.listener.accept().ok()?;
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut raw = Vec::new();
+        let mut buffer = [0; 4096];
+        let mut read = |stream: &mut TcpStream, raw: &mut Vec<u8>| {
+            let n = stream.read(&mut buffer).expect("read the forwarded batch");
+            assert!(n > 0, "the forwarded batch ended early: {:?}", String::from_utf8_lossy(raw));
+            raw.extend_from_slice(&buffer[..n]);
+        };
+        let split = loop {
+            if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break split;
+            }
+            read(&mut stream, &mut raw);
+        };
+        let head = String::from_utf8(raw[..split].to_vec()).expect("a UTF-8 head");
+        let forwarded = ForwardedBatch { head, ids: Vec::new() };
+        let length: usize = forwarded.header("content-length").expect("a Content-Length").parse().unwrap();
+        while raw.len() < split + 4 + length {
+            read(&mut stream, &mut raw);
+        }
+        let body: Value = serde_json::from_slice(&raw[split + 4..]).expect("a JSON body");
+        let ids = body["ids"].as_array().expect("ids").iter().map(|id| id.as_str().unwrap().to_owned()).collect();
+        Some((stream, ForwardedBatch { ids, ..forwarded }))
+    }
+}
+
+/// A whole HTTP/1.1 answer of the stub.
+fn stub_answer(status: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// What the stub says to a forwarded batch of these ids: an answer, or nothing (it holds the
+/// connection open until the forwarding instance has answered its client).
+type StubScript = Box<dyn Fn(&[String]) -> Option<Vec<u8>>>;
+
+/// Sends `ids` as a batch to `api` while the stub takes the batch forwarded to it, if any, and
+/// answers it as `script` says: the batch's answer and what was forwarded to the stub.
+fn batch_via_stub(
+    api: &ApiTracker,
+    stub: &StubOwner,
+    ids: &[&str],
+    token: Option<&str>,
+    script: &StubScript,
+) -> (Response, Option<ForwardedBatch>) {
+    std::thread::scope(|scope| {
+        let batch = scope.spawn(|| api.batch(ids, token));
+        let forwarded = wait_for("the batch to be forwarded to the stub, or answered", DEADLINE, || {
+            // A batch answered has made its forward's connection before: it waits to be accepted.
+            let answered = batch.is_finished();
+            match stub.next() {
+                Some(forwarded) => Some(Some(forwarded)),
+                None => answered.then_some(None),
+            }
+        });
+        let (forwarded, held) = match forwarded {
+            Some((mut stream, forwarded)) => match script(&forwarded.ids) {
+                Some(answer) => {
+                    // The forwarding instance reads the answer to the connection's end: closed here.
+                    let _ = stream.write_all(&answer);
+                    (Some(forwarded), None)
+                }
+                None => (Some(forwarded), Some(stream)),
+            },
+            None => (None, None),
+        };
+        let answer = batch.join().expect("the batch");
+        drop(held);
+        (answer, forwarded)
+    })
+}
+
+/// An owner that answers a forwarded batch with anything but one entry per id sent, in order (an
+/// error status such as 503 or 401, too few entries, others' ids, no JSON, no HTTP, nothing at
+/// all) has its ids answered as 503 `ownerUnreachable` entries with retryAfter, saying what it
+/// answered; the batch still answers 200 with an entry for every id in request order, the ids
+/// owned by the asked instance answered by it as usual. The owner is a stub in the test: a second
+/// instance advertises the stub's address, so that its partition's ids are forwarded there.
+#[test]
+fn an_owner_answering_a_forwarded_batch_wrongly_turns_its_ids_into_owner_unreachable_entries() {
+    let s = Scenario::new("api-batch-stub");
+    s.create_inputs(2, 2);
+    let token_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(support::unique("api-token"));
+    std::fs::write(&token_file, "stub-token").unwrap();
+    let token_args = ["--api-token-file", token_file.to_str().unwrap()];
+    let token = Some("stub-token");
+    let stub = StubOwner::start();
+    let stub_address = stub.address();
+    let asked = ApiTracker::start(&s, &token_args);
+    // The owner serves no API itself: it only announces the stub's address in the group.
+    let owner = Tracker::start(&s, &["--advertised-address", &stub_address]);
+    wait_for("each instance to own one partition", DEADLINE, || {
+        asked.owns_one_partition()?;
+        owns_one_partition(&owner)
+    });
+    let ids = ["o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7", "o1"];
+    let entry = |id: &str| serde_json::json!({ "id": id, "status": "SENT", "answeredBy": "stub" });
+    let batch_of = |entries: Vec<Value>| {
+        let body = serde_json::json!({ "results": entries, "answeredBy": "stub" }).to_string();
+        Some(stub_answer("200 OK", "", &body))
+    };
+    let answers_each: StubScript = Box::new(move |sent: &[String]| batch_of(sent.iter().map(|id| entry(id)).collect()));
+
+    // Once the asked instance sees the group stable, with the stub's address for the owner's
+    // partition, the ids of that partition go to the stub, and its entries are passed on as they are.
+    let (batch, forwarded) = wait_for("a batch forwarded to the stub", DEADLINE, || {
+        let (batch, forwarded) = batch_via_stub(&asked, &stub, &ids, token, &answers_each);
+        assert_eq!(batch.status, 200, "{batch:?}");
+        forwarded.map(|forwarded| (batch, forwarded))
+    });
+    assert!(forwarded.head.starts_with("POST /v1/messages:batchGet HTTP/1.1\r\n"), "{}", forwarded.head);
+    assert_eq!(forwarded.header("x-sms-tracker-forwarded-by"), Some(asked.instance().as_str()));
+    assert_eq!(forwarded.header("authorization"), Some("Bearer stub-token"), "the caller's token is passed on");
+    assert_eq!(forwarded.header("content-type"), Some("application/json"));
+    let results = batch.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), ids.len(), "{batch:?}");
+    let theirs: Vec<&str> =
+        ids.iter().zip(results).filter(|(_, result)| result["answeredBy"] == "stub").map(|(id, _)| *id).collect();
+    assert_eq!(forwarded.ids, theirs, "only the owner's ids are forwarded, in request order");
+    assert!(!theirs.is_empty() && theirs.len() < ids.len(), "ids on both partitions: {results:#?}");
+    let mut partitions = std::collections::BTreeSet::new();
+    for (result, id) in results.iter().zip(&ids) {
+        if theirs.contains(id) {
+            assert_eq!(*result, entry(id), "the owner's entry is passed on as it is");
+        } else {
+            assert_eq!((result["id"].as_str(), result["code"].as_u64()), (Some(*id), Some(404)), "{result:#}");
+            assert_eq!(result["answeredBy"], asked.instance());
+            partitions.insert(result["partition"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(partitions.len(), 1, "the asked instance owns one partition: {results:#?}");
+
+    let not_a_batch = "an answer that is not a batch of one entry per id sent, in order".to_owned();
+    let not_http = format!("{stub_address} answered something that is not an HTTP/1.1 response");
+    let cases: Vec<(&str, StubScript, String)> = vec![
+        (
+            "503 busy",
+            Box::new(|_: &[String]| {
+                let body = r#"{"error":"busy","message":"16 batches are being answered; retry","answeredBy":"stub"}"#;
+                Some(stub_answer("503 Service Unavailable", "Retry-After: 7\r\n", body))
+            }),
+            "HTTP 503 to the forwarded batch".to_owned(),
+        ),
+        (
+            "401, the owner has another token",
+            Box::new(|_: &[String]| {
+                let body = r#"{"error":"unauthorized","message":"the bearer token is not valid","answeredBy":"stub"}"#;
+                Some(stub_answer("401 Unauthorized", "WWW-Authenticate: Bearer realm=\"sms-tracker\"\r\n", body))
+            }),
+            "HTTP 401 to the forwarded batch".to_owned(),
+        ),
+        (
+            "500 without a body",
+            Box::new(|_: &[String]| Some(stub_answer("500 Internal Server Error", "", ""))),
+            "HTTP 500 to the forwarded batch".to_owned(),
+        ),
+        (
+            "one entry short",
+            Box::new(move |sent: &[String]| batch_of(sent[1..].iter().map(|id| entry(id)).collect())),
+            not_a_batch.clone(),
+        ),
+        (
+            "an entry for another id",
+            Box::new(move |sent: &[String]| {
+                let mut entries: Vec<Value> = sent.iter().map(|id| entry(id)).collect();
+                entries[0] = entry("someone-else");
+                batch_of(entries)
+            }),
+            not_a_batch.clone(),
+        ),
+        ("not JSON", Box::new(|_: &[String]| Some(stub_answer("200 OK", "", "<html>oops</html>"))), not_a_batch),
+        ("not HTTP", Box::new(|_: &[String]| Some(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec())), not_http.clone()),
+        ("closed without a word", Box::new(|_: &[String]| Some(Vec::new())), not_http),
+        ("silent", Box::new(|_: &[String]| None), format!("no answer from {stub_address} within 3s")),
+    ];
+    for (case, script, says) in &cases {
+        let (batch, forwarded) = batch_via_stub(&asked, &stub, &ids, token, script);
+        assert_eq!(batch.status, 200, "{case}: never another status for the batch: {batch:?}");
+        assert_eq!(batch.body["answeredBy"], asked.instance(), "{case}");
+        assert_eq!(forwarded.map(|f| f.ids), Some(theirs.iter().map(|id| id.to_string()).collect()), "{case}");
+        let results = batch.body["results"].as_array().unwrap();
+        assert_eq!(results.len(), ids.len(), "{case}: an entry for every id: {batch:?}");
+        let mut their_partitions = std::collections::BTreeSet::new();
+        for (result, id) in results.iter().zip(&ids) {
+            assert_eq!(result["id"], *id, "{case}: request order");
+            assert_eq!(result["answeredBy"], asked.instance(), "{case}: {result:#}");
+            if !theirs.contains(id) {
+                assert_eq!((result["code"].as_u64(), result["error"].as_str()), (Some(404), Some("unknownOrPurged")));
+                continue;
+            }
+            assert_eq!(
+                (result["code"].as_u64(), result["error"].as_str(), result["retryAfter"].as_u64()),
+                (Some(503), Some("ownerUnreachable"), Some(1)),
+                "{case}: {result:#}"
+            );
+            let message = result["message"].as_str().unwrap();
+            assert!(message.contains("which did not answer") && message.contains(says.as_str()), "{case}: {message}");
+            their_partitions.insert(result["partition"].as_i64().unwrap());
+        }
+        assert_eq!(their_partitions.len(), 1, "{case}: the owner's one partition: {results:#?}");
+        assert!(their_partitions.is_disjoint(&partitions), "{case}: not the asked instance's partition");
+    }
+    // An owner that answered, whatever it answered, is counted apart from one that did not.
+    let forwards =
+        |result: &str| asked.tracker.metric(&format!(r#"sms_tracker_api_forwards_total{{result="{result}"}}"#));
+    assert_eq!((forwards("answered"), forwards("unreachable")), (Some(7.0), Some(3.0)));
+    let _ = std::fs::remove_file(token_file);
 }

@@ -250,6 +250,11 @@ fn assert_latency_per_outcome(tracker: &Tracker, name: &str) {
     );
 }
 
+/// The series of a query result labelled `route`.
+fn of_route(series: &[Value], route: &str) -> Vec<Value> {
+    series.iter().filter(|s| s["metric"]["route"] == route).cloned().collect()
+}
+
 #[test]
 fn every_dashboard_panel_shows_data_from_live_trackers() {
     require_binaries();
@@ -380,13 +385,18 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
     let pod1 = Target { port: second.http_port, instance: "pod-1".into() };
     prometheus.set_targets(&[pod0, pod1.clone()]);
     second.wait_ready();
-    // Lookups at pod-1 while both own partitions: some answered there, some forwarded to pod-0.
+    // Lookups at pod-1 while both own partitions: some answered there, some forwarded to pod-0;
+    // and the same ids in one batchGet.
+    let ids = ["obs-failed", "obs-expired", "obs-orphan", "obs-cancelled", "obs-unknown"];
+    let batch = serde_json::json!({ "ids": ids }).to_string();
     wait_for("lookups at pod-1 answered locally and forwarded to pod-0", support::DEADLINE, || {
-        for id in ["obs-failed", "obs-expired", "obs-orphan", "obs-cancelled", "obs-unknown"] {
+        for id in ids {
             support::http_get(api_ports[1], &format!("/v1/messages/{id}"));
         }
+        support::http_post_json(api_ports[1], "/v1/messages:batchGet", &batch);
         let done = metric(&second, r#"sms_tracker_api_forwards_total{result="answered"}"#) >= 1.0
-            && metric(&second, r#"sms_tracker_api_requests_total{code="200",route="message"}"#) >= 1.0;
+            && metric(&second, r#"sms_tracker_api_requests_total{code="200",route="message"}"#) >= 1.0
+            && metric(&second, r#"sms_tracker_api_requests_total{code="200",route="batchGet"}"#) >= 1.0;
         done.then_some(())
     });
     prometheus.wait_scraped("pod-1", 3);
@@ -422,18 +432,27 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
         done.then_some(())
     });
     assert_latency_per_outcome(&second, "pod-1");
-    // Lookups between scrapes, so that the API latency quantiles have a rate to show.
+    // Lookups and a batchGet between scrapes (each route's series scraped before and after them),
+    // so that the API latency quantiles of both routes have a rate to show.
+    let wait_route_scraped = |route: &str| {
+        let answered =
+            metric(&second, &format!(r#"sms_tracker_api_request_duration_seconds_count{{route="{route}"}}"#));
+        let scraped = format!(
+            r#"sms_tracker_api_request_duration_seconds_count{{job="{}", instance="pod-1", route="{route}"}}"#,
+            Prometheus::JOB
+        );
+        wait_for(&format!("Prometheus to scrape pod-1's latest {route} requests"), support::DEADLINE, || {
+            (prometheus.scalar(&scraped)? >= answered).then_some(())
+        });
+    };
+    wait_route_scraped("batchGet");
     for id in ["obs-late-0", "obs-late-1", "obs-unknown"] {
         support::http_get(api_ports[1], &format!("/v1/messages/{id}"));
     }
-    let lookups = metric(&second, r#"sms_tracker_api_request_duration_seconds_count{route="message"}"#);
-    let scraped = format!(
-        r#"sms_tracker_api_request_duration_seconds_count{{job="{}", instance="pod-1", route="message"}}"#,
-        Prometheus::JOB
-    );
-    wait_for("Prometheus to scrape pod-1's latest lookups", support::DEADLINE, || {
-        (prometheus.scalar(&scraped)? >= lookups).then_some(())
-    });
+    let batch = serde_json::json!({ "ids": ["obs-late-0", "obs-late-1", "obs-unknown"] }).to_string();
+    assert_eq!(support::http_post_json(api_ports[1], "/v1/messages:batchGet", &batch).map(|(code, _)| code), Some(200));
+    wait_route_scraped("message");
+    wait_route_scraped("batchGet");
     prometheus.wait_scraped("pod-1", 8);
     check_metrics(&second, "pod-1");
 
@@ -480,6 +499,10 @@ fn every_dashboard_panel_shows_data_from_live_trackers() {
                 let query = substitute(&expr, &variables);
                 assert!(!query.contains('$'), "unsubstituted variable in {:?} {ref_id}: {query}", panel["title"]);
                 let outcome = match prometheus.query_range(&query, prometheus.started_at, end, 1.0) {
+                    // A query per route that names the batchGet route must show that route too.
+                    Ok(series) if query.contains("batchGet") && !has_finite_sample(&of_route(&series, "batchGet")) => {
+                        format!("no data for route batchGet ({} series)", series.len())
+                    }
                     Ok(series) if has_finite_sample(&series) => continue,
                     Ok(series) => format!("no data ({} series, no finite sample)", series.len()),
                     Err(error) => format!("error: {error}"),
