@@ -62,13 +62,14 @@ thread_local! {
 /// connection when one is idle.
 pub async fn get(address: &str, path: &str, authorization: Option<&[u8]>, me: &str) -> Result<Answer, ForwardError> {
     let request = Request { address, method: "GET", path, authorization, me, body: None };
-    let limit = MAX_ANSWER_BYTES;
     match tokio::time::timeout(FORWARD_TIMEOUT, get_kept_alive(&request)).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(Failure::Io(source) | Failure::ClosedBeforeAnswer(source))) => {
             Err(ForwardError::Io { address: address.to_owned(), source })
         }
-        Ok(Err(Failure::Malformed)) => Err(ForwardError::Malformed { address: address.to_owned(), limit }),
+        Ok(Err(Failure::Malformed)) => {
+            Err(ForwardError::Malformed { address: address.to_owned(), limit: MAX_ANSWER_BYTES })
+        }
         Err(_) => Err(ForwardError::TimedOut { address: address.to_owned(), timeout: FORWARD_TIMEOUT }),
     }
 }
@@ -125,14 +126,11 @@ async fn exchange_kept_alive(mut stream: TcpStream, request: &Request<'_>) -> Re
     };
     let head = std::str::from_utf8(&buffer[..head_end]).map_err(|_| Failure::Malformed)?;
     let head = parse_head(head).ok_or(Failure::Malformed)?;
-    // Kept alive only with a length to read to; without one the body ends with the connection.
+    // Kept alive only with a length to read to; without one the answer ends with the connection,
+    // as a batch's does.
     let Some(length) = head.content_length else {
         stream.take(MAX_ANSWER_BYTES + 1).read_to_end(&mut buffer).await.map_err(Failure::Io)?;
-        let body = buffer.split_off(head_end + 4);
-        if body.len() as u64 > MAX_ANSWER_BYTES {
-            return Err(Failure::Malformed);
-        }
-        return Ok(Answer { status: head.status, retry_after: head.retry_after, body });
+        return parse(&buffer, MAX_ANSWER_BYTES).ok_or(Failure::Malformed);
     };
     if length as u64 > MAX_ANSWER_BYTES {
         return Err(Failure::Malformed);
