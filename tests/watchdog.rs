@@ -67,9 +67,14 @@ fn a_long_restore_with_input_waiting_is_no_stall() {
         assert!(started.elapsed() < DEADLINE, "the tracker never became ready");
         if let Some((code, body)) = healthz(&tracker) {
             assert_eq!(code, 200, "no stall during a restore: {body}");
-            if tracker.metric("sms_tracker_partitions_restoring").unwrap_or(0.0) > 0.0 {
-                assert_eq!(tracker.metric("sms_tracker_transactions_total{result=\"committed\"}").unwrap_or(0.0), 0.0);
+            let restoring = tracker.metric("sms_tracker_partitions_restoring").unwrap_or(0.0);
+            if restoring > 0.0 {
                 probes_while_restoring += 1;
+            }
+            // Nothing moves while both partitions restore. (Once one has restored it processes and
+            // commits its share while the other may still restore for a moment: seen once.)
+            if restoring >= 2.0 {
+                assert_eq!(tracker.metric("sms_tracker_transactions_total{result=\"committed\"}").unwrap_or(0.0), 0.0);
             }
             if tracker.http_get("/readyz").map(|(code, _)| code) == Some(200) {
                 break started.elapsed();
