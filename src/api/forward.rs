@@ -94,6 +94,8 @@ async fn get_kept_alive(request: &Request<'_>) -> Result<Answer, Failure> {
         }
     }
     let stream = TcpStream::connect(request.address).await.map_err(Failure::Io)?;
+    // A request goes out in one write; Nagle's algorithm could hold it back for an acknowledgement.
+    stream.set_nodelay(true).map_err(Failure::Io)?;
     exchange_kept_alive(stream, request).await.map_err(|failure| match failure {
         // On a fresh connection that is an owner going away, not a stale connection.
         Failure::ClosedBeforeAnswer(source) => Failure::Io(source),

@@ -86,6 +86,9 @@ pub fn serve(listener: TcpListener, api: Api) -> std::io::Result<(Server, Socket
     })
     // A lookup costs the worker microseconds; the partition actors do the work on their threads.
     .workers(1)
+    // An answer goes out in one write; Nagle's algorithm could hold a pipelined one back for an
+    // acknowledgement.
+    .tcp_nodelay(true)
     .max_connections(MAX_CONNECTIONS)
     .client_request_timeout(REQUEST_HEAD_TIMEOUT)
     // The tracker handles SIGTERM itself.
