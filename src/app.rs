@@ -210,7 +210,7 @@ impl RunningPipeline {
         };
         let workers: Vec<Arbiter> = (0..config.worker_count()).map(|_| Arbiter::new()).collect();
         let worker_handles = workers.iter().map(Arbiter::handle).collect();
-        let lookups = Arc::new(PartitionLookups::new(partitions, health.clone()));
+        let lookups = Arc::new(PartitionLookups::new(partitions));
         let published = lookups.clone();
         let router = Router::create(|ctx| {
             ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);

@@ -18,9 +18,7 @@ use tokio::sync::Semaphore;
 use super::Api;
 use super::forward::{self, FORWARDED_BY};
 use super::id::MAX_ID_BYTES;
-use super::routes::{
-    BATCH_PATH, LOOKUP_TIMEOUT, RETRY_SOON, answered, owner_address, owner_unreachable, refusal, unavailable,
-};
+use super::routes::{BATCH_PATH, RETRY_SOON, answered, owner_address, owner_unreachable, refusal, unavailable};
 use crate::pipeline::messages::{Answer, LookupAnswer};
 
 /// Most ids in one batch: bounds the work and the answer of one request.
@@ -157,26 +155,21 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Refuse> {
     Ok(body)
 }
 
-/// One entry per id, in order: local lookups first (concurrently), then one forwarded batch per
+/// One entry per id, in order: local lookups first, then one forwarded batch per
 /// owner of the rest (in parallel).
 async fn answer(api: &Api, ids: &[String], forwarded: bool, authorization: Option<&[u8]>) -> Vec<Value> {
-    let lookups = ids.iter().map(|id| tokio::time::timeout(LOOKUP_TIMEOUT, api.lookups.lookup(id.clone())));
-    let answers = join_all(lookups).await;
+    let answers = ids.iter().map(|id| api.lookups.lookup(id));
     let mut results = vec![Value::Null; ids.len()];
     // Per partition owned elsewhere: the indexes of its ids.
     let mut elsewhere: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     for (index, answer) in answers.into_iter().enumerate() {
         let id = &ids[index];
         results[index] = match answer {
-            Ok(LookupAnswer { partition, answer: Answer::NotAssigned }) if !forwarded => {
+            LookupAnswer { partition, answer: Answer::NotAssigned } if !forwarded => {
                 elsewhere.entry(partition).or_default().push(index);
                 continue;
             }
-            Ok(answer) => entry(answered(api, id, answer)).await,
-            Err(_) => {
-                let message = format!("the lookup found no answer within {LOOKUP_TIMEOUT:?}; retry");
-                entry(unavailable(api, "unavailable", message, Some(id), None, RETRY_SOON)).await
-            }
+            answer => entry(answered(api, id, answer)).await,
         };
     }
     // Per owner's address: its member name and the indexes of its ids.

@@ -1,6 +1,6 @@
 //! The routes of the API listener and the middleware around them (authentication, metrics).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -20,9 +20,6 @@ use crate::pipeline::messages::{Answer, LookupAnswer};
 pub const MESSAGE_PREFIX: &str = "/v1/messages/";
 /// `POST` only ([`super::batch`]).
 pub const BATCH_PATH: &str = "/v1/messages:batchGet";
-
-/// How long a lookup may wait for the partition actor, which answers between record batches.
-pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Retry-After, in seconds, per reason: a restore, a rebalance or a dead owner's replacement
 /// usually takes seconds; an owner that advertises no address stays so until the next rebalance;
@@ -101,15 +98,11 @@ pub async fn message(request: HttpRequest, api: web::Data<Api>) -> HttpResponse 
     // A forwarded request is answered here whatever happens: forwarding it on could loop while
     // the instances disagree about the owner.
     let forwarded = request.headers().contains_key(FORWARDED_BY);
-    match tokio::time::timeout(LOOKUP_TIMEOUT, api.lookups.lookup(id.clone())).await {
-        Ok(LookupAnswer { partition, answer: Answer::NotAssigned }) if !forwarded => {
+    match api.lookups.lookup(&id) {
+        LookupAnswer { partition, answer: Answer::NotAssigned } if !forwarded => {
             forward_to_owner(&api, &request, &id, partition).await
         }
-        Ok(answer) => answered(&api, &id, answer),
-        Err(_) => {
-            let message = format!("the lookup found no answer within {LOOKUP_TIMEOUT:?}; retry");
-            unavailable(&api, "unavailable", message, Some(&id), None, RETRY_SOON)
-        }
+        answer => answered(&api, &id, answer),
     }
 }
 

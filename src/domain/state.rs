@@ -384,6 +384,10 @@ impl PartitionState {
         self.entries.get(id)
     }
 
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     pub fn counts(&self) -> EntryCounts {
         self.counts
     }

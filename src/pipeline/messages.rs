@@ -58,14 +58,6 @@ pub struct Process(pub Vec<InputRecord>);
 #[rtype(result = "()")]
 pub struct Stop;
 
-/// API → partition actor (`lookups.rs`): what the state holds of `id`. Queued behind the records
-/// the router handed the actor before it, so the answer includes every one of them.
-#[derive(Message)]
-#[rtype(result = "Answer")]
-pub struct Query {
-    pub id: String,
-}
-
 /// The answer to a lookup: the id's partition, and what this instance can say about it.
 #[derive(Debug)]
 pub struct LookupAnswer {

@@ -1,19 +1,20 @@
 //! One actor per assigned input partition: validates records, applies them to the partition's
 //! state, sweeps deadlines, and turns outcomes into output records for the sink.
 
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 
 use super::context::StageContext;
-use super::messages::{Answer, Process, Query, SinkBatch, Stop};
+use super::lookups::{Phase, SharedPartition};
+use super::messages::{Process, SinkBatch, Stop};
 use super::rate_limit::RateLimitedWarning;
 use super::restoring::{self, RestoreEnd};
 use super::stream_clock::StreamClock;
 use crate::domain::output::render_status;
 use crate::domain::receipt_join::{IndexEntry, parse_matched_receipt};
 use crate::domain::supplier_id::{canonical_response_id, partition_for, receipt_key};
-use crate::domain::view::view;
 use crate::domain::wire::{parse_sent_message, parse_submit_response};
 use crate::domain::{
     AcceptedPart, InputTopic, OrphanPart, Outcome, PartitionState, RecordError, RecordErrorKind, RecordMeta, Status,
@@ -25,7 +26,8 @@ use crate::telemetry::PartitionMetrics;
 
 pub struct PartitionActor {
     partition: i32,
-    state: PartitionState,
+    /// Shared with lookups, which read it between two records.
+    state: Arc<SharedPartition>,
     shared: StageContext,
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
@@ -38,13 +40,14 @@ pub struct PartitionActor {
 }
 
 impl PartitionActor {
-    pub fn new(partition: i32, shared: StageContext) -> Self {
+    /// `state` is what lookups will read: empty until restored.
+    pub fn new(partition: i32, shared: StageContext, state: Arc<SharedPartition>) -> Self {
         let inputs = Self::inputs(&shared.topics);
         let partition_metrics =
             shared.metrics.for_partition(partition, inputs, |input| shared.topics.input(input).to_owned());
         Self {
             partition,
-            state: PartitionState::new(shared.policy.clone()),
+            state,
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
             restored: false,
@@ -53,6 +56,11 @@ impl PartitionActor {
             delivery_completions: Vec::new(),
             shared,
         }
+    }
+
+    /// Held for one record, or one batch's changelog encoding, at a time: a lookup waits meanwhile.
+    fn state(&self) -> MutexGuard<'_, PartitionState> {
+        self.state.lock()
     }
 
     fn inputs(topics: &TopicNames) -> &'static [InputTopic] {
@@ -69,12 +77,16 @@ impl PartitionActor {
         ctx.wait(restoring.into_actor(self).map(move |result, actor, ctx| {
             match restoring::finish(partition, "messages", result, &actor.shared) {
                 RestoreEnd::Restored(restored) => {
-                    actor.state = restored.state;
-                    actor.partition_metrics.set_state(actor.state.counts());
+                    *actor.state() = restored.state;
+                    actor.partition_metrics.set_state(actor.state().counts());
                     actor.restored = true;
+                    actor.state.set_phase(Phase::Serving);
                     actor.clock.restart(&*actor.shared.clock);
                 }
-                RestoreEnd::FailedClosed => actor.failed_closed = true,
+                RestoreEnd::FailedClosed => {
+                    actor.failed_closed = true;
+                    actor.state.set_phase(Phase::FailedClosed);
+                }
                 RestoreEnd::Failed => ctx.stop(),
             }
         }));
@@ -105,7 +117,7 @@ impl PartitionActor {
                 )),
             };
             let outcome = match parsed {
-                Ok(input) => self.state.apply(input, meta),
+                Ok(input) => self.state().apply(input, meta),
                 Err(error) => Outcome::Rejected(error),
             };
             match outcome {
@@ -122,7 +134,8 @@ impl PartitionActor {
             return None;
         }
         let mut outputs = Vec::new();
-        for outcome in self.state.sweep(self.clock()) {
+        let outcomes = self.state().sweep(self.clock());
+        for outcome in outcomes {
             self.collect(outcome, &mut outputs);
         }
         let batch = self.batch(outputs, [None; InputTopic::COUNT]);
@@ -171,16 +184,19 @@ impl PartitionActor {
     }
 
     fn batch(&mut self, mut outputs: Vec<OutputRecord>, next_offsets: [Option<i64>; InputTopic::COUNT]) -> SinkBatch {
-        self.partition_metrics.set_state(self.state.counts());
-        for accepted in self.state.take_accepted() {
+        let (accepted, changelog): (_, Vec<_>) = {
+            let mut state = self.state();
+            self.partition_metrics.set_state(state.counts());
+            let changelog = state
+                .take_changes()
+                .into_iter()
+                .map(|(id, entry)| (id.to_string(), entry.map(snapshot::encode)))
+                .collect();
+            (state.take_accepted(), changelog)
+        };
+        for accepted in accepted {
             outputs.push(self.index_record(accepted));
         }
-        let changelog = self
-            .state
-            .take_changes()
-            .into_iter()
-            .map(|(id, entry)| (id.to_string(), entry.map(snapshot::encode)))
-            .collect();
         let completions = outputs.iter().filter_map(|o| o.sent_at_ms).collect();
         SinkBatch {
             partition: self.partition,
@@ -286,11 +302,12 @@ impl Actor for PartitionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.state.set_phase(Phase::Stopped);
         self.shared.metrics.forget_partition(self.partition);
         if self.failed_closed {
             self.shared.metrics.partitions_failed_closed.dec();
         }
-        tracing::info!(partition = self.partition, entries = self.state.len(), "Partition actor stopped");
+        tracing::info!(partition = self.partition, entries = self.state().len(), "Partition actor stopped");
     }
 }
 
@@ -307,23 +324,6 @@ impl Handler<Process> for PartitionActor {
         Box::pin(async move {
             if delivered.await.is_err() {
                 tracing::error!("Sink stopped while partitions were still processing");
-            }
-        })
-    }
-}
-
-impl Handler<Query> for PartitionActor {
-    type Result = MessageResult<Query>;
-
-    fn handle(&mut self, Query { id }: Query, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(if self.failed_closed {
-            Answer::FailedClosed
-        } else if !self.restored {
-            Answer::Restoring
-        } else {
-            match self.state.get(&id) {
-                Some(entry) => Answer::Found(Box::new(view(entry, &self.shared.policy))),
-                None => Answer::Unknown,
             }
         })
     }

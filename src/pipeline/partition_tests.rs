@@ -18,7 +18,8 @@ const NEVER: Duration = Duration::from_secs(3600);
 fn start(context: StageContext, partition: i32) -> Addr<PartitionActor> {
     PartitionActor::create(move |ctx| {
         ctx.set_mailbox_capacity(crate::pipeline::UNBOUNDED_MAILBOX);
-        PartitionActor::new(partition, context)
+        let state = Arc::new(SharedPartition::new(PartitionState::new(context.policy.clone())));
+        PartitionActor::new(partition, context, state)
     })
 }
 

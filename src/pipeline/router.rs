@@ -12,12 +12,12 @@ use futures::future::join_all;
 use futures::FutureExt;
 
 use super::context::StageContext;
-use super::lookups::PartitionLookups;
+use super::lookups::{PartitionLookups, SharedPartition};
 use super::messages::{Assign, Commit, Dispatch, Process, Reset, RevokeAll, SinkError, Stop};
 use super::partition::PartitionActor;
 use super::receipt_intake::ReceiptIntake;
 use super::receipt_join::ReceiptJoinActor;
-use crate::domain::InputTopic;
+use crate::domain::{InputTopic, PartitionState};
 use crate::kafka::records::InputRecord;
 
 /// Which stage handles a record.
@@ -40,7 +40,8 @@ impl Stage {
 
 /// One assigned partition's actor of any stage.
 enum StageActor {
-    Messages(Addr<PartitionActor>),
+    /// With its state, which lookups read.
+    Messages(Addr<PartitionActor>, Arc<SharedPartition>),
     ReceiptJoin(Addr<ReceiptJoinActor>),
     ReceiptIntake(Addr<ReceiptIntake>),
 }
@@ -48,7 +49,7 @@ enum StageActor {
 impl StageActor {
     fn process(&self, records: Vec<InputRecord>) -> futures::future::BoxFuture<'static, ()> {
         match self {
-            StageActor::Messages(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
+            StageActor::Messages(actor, _) => Box::pin(actor.send(Process(records)).map(|_| ())),
             StageActor::ReceiptJoin(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
             StageActor::ReceiptIntake(actor) => Box::pin(actor.send(Process(records)).map(|_| ())),
         }
@@ -56,7 +57,7 @@ impl StageActor {
 
     fn stop(&self) -> futures::future::BoxFuture<'static, ()> {
         match self {
-            StageActor::Messages(actor) => Box::pin(actor.send(Stop).map(|_| ())),
+            StageActor::Messages(actor, _) => Box::pin(actor.send(Stop).map(|_| ())),
             StageActor::ReceiptJoin(actor) => Box::pin(actor.send(Stop).map(|_| ())),
             StageActor::ReceiptIntake(actor) => Box::pin(actor.send(Stop).map(|_| ())),
         }
@@ -68,7 +69,7 @@ pub struct Router {
     workers: Vec<ArbiterHandle>,
     next_worker: usize,
     shared: StageContext,
-    /// Where the API finds the messages' partition actors.
+    /// Where the API finds the messages' partition states.
     lookups: Arc<PartitionLookups>,
 }
 
@@ -77,17 +78,17 @@ impl Router {
         Self { actors: HashMap::new(), workers, next_worker: 0, shared, lookups }
     }
 
-    /// Tells the API which messages' partition actors exist now.
+    /// Tells the API which messages' partition states exist now.
     fn publish_lookups(&self) {
-        let actors = self
+        let assigned = self
             .actors
             .iter()
             .filter_map(|((_, partition), actor)| match actor {
-                StageActor::Messages(actor) => Some((*partition, actor.clone())),
+                StageActor::Messages(_, state) => Some((*partition, state.clone())),
                 _ => None,
             })
             .collect();
-        self.lookups.publish(actors);
+        self.lookups.publish(assigned);
     }
 
     /// Starts a partition's actor of `stage` on the next worker thread.
@@ -96,10 +97,15 @@ impl Router {
         self.next_worker += 1;
         let shared = self.shared.clone();
         match stage {
-            Stage::Messages => StageActor::Messages(PartitionActor::start_in_arbiter(worker, move |ctx| {
-                ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
-                PartitionActor::new(partition, shared)
-            })),
+            Stage::Messages => {
+                let state = Arc::new(SharedPartition::new(PartitionState::new(shared.policy.clone())));
+                let actor_state = state.clone();
+                let actor = PartitionActor::start_in_arbiter(worker, move |ctx| {
+                    ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
+                    PartitionActor::new(partition, shared, actor_state)
+                });
+                StageActor::Messages(actor, state)
+            }
             Stage::ReceiptJoin => StageActor::ReceiptJoin(ReceiptJoinActor::start_in_arbiter(worker, move |ctx| {
                 ctx.set_mailbox_capacity(super::UNBOUNDED_MAILBOX);
                 ReceiptJoinActor::new(partition, shared)

@@ -22,7 +22,7 @@ fn start_with_lookups(sink: &TestSink) -> (Addr<Router>, Arc<Health>, Arc<Partit
     let clock = Arc::new(ManualClock::starting_at(START_MS));
     let context = partition_context(sink, FakeRestorer::default(), clock);
     let health = context.health.clone();
-    let lookups = Arc::new(PartitionLookups::new(context.partitions, health.clone()));
+    let lookups = Arc::new(PartitionLookups::new(context.partitions));
     let workers = vec![Arbiter::current(), Arbiter::current()];
     let published = lookups.clone();
     let router = Router::create(|ctx| {
@@ -91,19 +91,19 @@ async fn a_lookup_is_answered_by_the_partition_the_gateway_put_the_id_in_after_w
 
     let sink = TestSink::start(Ledger::default(), NEVER);
     let (router, health, lookups) = start_with_lookups(&sink);
-    let lookup = |id: &str| lookups.lookup(id.to_owned());
+    let lookup = |id: &str| lookups.lookup(id);
     let partition = partition_for(b"m1", 8);
-    assert!(matches!(lookup("m1").await.answer, Answer::NotAssigned), "nothing assigned yet");
+    assert!(matches!(lookup("m1").answer, Answer::NotAssigned), "nothing assigned yet");
 
     router.send(Assign(Assignment { partitions: (0..8).collect(), delivery_reports: Vec::new() })).await.unwrap();
     eventually("every partition restored", || health.is_ready()).await;
     router.send(Dispatch(complete(partition, "m1", 0))).await.unwrap();
-    let answer = lookup("m1").await;
+    let answer = lookup("m1");
     assert_eq!(answer.partition, partition);
     let Answer::Found(view) = answer.answer else { panic!("m1 is known: {:?}", answer.answer) };
     assert_eq!((view.status, view.known), (ViewStatus::Published(Status::Sent), Known::TerminalMarker));
-    assert!(matches!(lookup("never-sent").await.answer, Answer::Unknown));
+    assert!(matches!(lookup("never-sent").answer, Answer::Unknown));
 
     router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
-    assert!(matches!(lookup("m1").await.answer, Answer::NotAssigned), "given up");
+    assert!(matches!(lookup("m1").answer, Answer::NotAssigned), "given up");
 }
