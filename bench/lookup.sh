@@ -28,7 +28,9 @@
 #    seconds from the first eligible id; lookups due in the first WARMUP seconds are left out.
 #    Reported per class (local, forwarded): answers, lookups/s, p50 / p99 / max latency, answers
 #    by HTTP code; also the trackers' input records/s during the phase (their
-#    sms_tracker_records_consumed_total), to show they kept up with RATE.
+#    sms_tracker_records_consumed_total), to show they kept up with RATE, and, over the same span,
+#    how busy the machine's CPUs were (/proc/stat) and how long the trackers' threads waited,
+#    runnable, for a CPU (/proc/<pid>/task/*/schedstat): a tail latency made by CPU contention.
 # 2. Throughput phase, as bench/compare.sh measures it: MESSAGES messages are preloaded into
 #    <run>-tp.sent-messages / .submit-responses (duplicate share 0.03, no invalid records, seed
 #    42). Then RUNS times each mode, alternating (none, lookups; then lookups, none; ...): both
@@ -125,6 +127,10 @@ cleanup() {
 trap cleanup EXIT
 
 cpu_seconds() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f\n", ($12 + $13) / hz }'; }
+# The machine's busy and total CPU time so far (all CPUs, in clock ticks; idle and iowait are not busy).
+machine_ticks() { awk '/^cpu / { total = 0; for (i = 2; i <= 9; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
+# Nanoseconds the threads of process $1 have waited, runnable, for a CPU (field 2 of schedstat).
+run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%d\n", s }'; }
 
 metric() { # http-port name: the sum of the metric's samples (0 if absent)
   { curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'
@@ -193,9 +199,11 @@ latency_phase() {
     >"$OUT/lat-loadgen.txt" 2>"$OUT/lat-loadgen.log" &
   loadgen=$!; PIDS+=("$loadgen")
   # The trackers' input rate over the lookups' measured span (WARMUP s after the first lookups).
-  c0=$(consumed); t0=$(date +%s%3N)
+  # And how busy the machine was, and how long the trackers' threads waited for a CPU, over it.
+  local m0 m1 q0 q1
+  c0=$(consumed); t0=$(date +%s%3N); m0=$(machine_ticks); q0=$(($(run_queue_ns "$a") + $(run_queue_ns "$b")))
   if ! wait "$driver"; then log "the driver failed:"; cat "$OUT/lookup-driver.log" >&2; exit 1; fi
-  c1=$(consumed); t1=$(date +%s%3N)
+  c1=$(consumed); t1=$(date +%s%3N); m1=$(machine_ticks); q1=$(($(run_queue_ns "$a") + $(run_queue_ns "$b")))
   kill -0 "$loadgen" 2>/dev/null || log "caution: the load generator ended before the driver (see $OUT/lat-loadgen.log)"
   stop_pid "$loadgen"
   cat "$OUT/lookup.txt"
@@ -204,12 +212,17 @@ latency_phase() {
   local cpu_a cpu_b
   cpu_a=$(cpu_seconds "$a"); cpu_b=$(cpu_seconds "$b")
   stop_pid "$a"; stop_pid "$b"
-  python3 - "$c0" "$c1" "$t0" "$t1" "$RATE" "$cpu_a" "$cpu_b" "$load" >"$OUT/lat-trackers.json" <<'PY'
+  python3 - "$c0" "$c1" "$t0" "$t1" "$RATE" "$cpu_a" "$cpu_b" "$load" "$m0" "$m1" "$q0" "$q1" >"$OUT/lat-trackers.json" <<'PY'
 import json, sys
 c0, c1, t0, t1, rate = (int(x) for x in sys.argv[1:6])
-print(json.dumps({"rate": rate, "consumed": c1 - c0, "seconds": (t1 - t0) / 1000, "load_before": float(sys.argv[8]),
-                  "input_records_per_s": round((c1 - c0) / max((t1 - t0) / 1000, 1e-3)),
-                  "cpu_a_s": float(sys.argv[6]), "cpu_b_s": float(sys.argv[7])}))
+busy0, total0 = (int(x) for x in sys.argv[9].split())
+busy1, total1 = (int(x) for x in sys.argv[10].split())
+seconds = (t1 - t0) / 1000
+print(json.dumps({"rate": rate, "consumed": c1 - c0, "seconds": seconds, "load_before": float(sys.argv[8]),
+                  "input_records_per_s": round((c1 - c0) / max(seconds, 1e-3)),
+                  "cpu_a_s": float(sys.argv[6]), "cpu_b_s": float(sys.argv[7]),
+                  "machine_busy_share": round((busy1 - busy0) / max(total1 - total0, 1), 3),
+                  "run_queue_wait_s": round((int(sys.argv[12]) - int(sys.argv[11])) / 1e9, 2)}))
 PY
   log "trackers during the latency phase: $(cat "$OUT/lat-trackers.json")"
 }

@@ -73,6 +73,11 @@ def latency_section(out, args, lookup, trackers):
         out.append(f"The two trackers consumed {fmt_int(trackers['input_records_per_s'])} input records/s during the "
                    f"phase (load generator: {fmt_int(trackers['rate'])}/s); CPU A {trackers['cpu_a_s']:.1f} s, "
                    f"B {trackers['cpu_b_s']:.1f} s (whole phase); load average before: {trackers.get('load_before', '?')}.")
+        if "machine_busy_share" in trackers:
+            out.append(f"Over the measured span ({trackers['seconds']:.0f} s) the machine's CPUs were "
+                       f"{trackers['machine_busy_share']:.0%} busy (`/proc/stat`, all processes), and the two trackers' "
+                       f"threads waited {trackers['run_queue_wait_s']:.1f} s in all, runnable, for a CPU "
+                       "(`/proc/<pid>/task/*/schedstat`).")
     views = [(name, server_view(path)) for name, path in (("A", args.metrics_a), ("B", args.metrics_b))]
     if any(v for _, v in views):
         out.append("The trackers' own request durations (`sms_tracker_api_request_duration_seconds`, route `message`, "
