@@ -176,7 +176,7 @@ async fn forward_to_owner(api: &Api, request: &HttpRequest, id: &str, partition:
     }
 }
 
-/// The 503 of an owner that did not answer.
+/// The 503 of an owner that did not answer, or whose answer could not be passed on.
 pub(super) fn owner_unreachable(
     api: &Api,
     id: &str,
@@ -184,7 +184,7 @@ pub(super) fn owner_unreachable(
     member: &str,
     error: &dyn std::fmt::Display,
 ) -> HttpResponse {
-    let message = format!("partition {partition} is owned by {member}, which did not answer: {error}");
+    let message = format!("partition {partition} is owned by {member}, which gave no usable answer: {error}");
     unavailable(api, "ownerUnreachable", message, Some(id), Some(partition), RETRY_SOON)
 }
 

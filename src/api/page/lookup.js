@@ -37,7 +37,7 @@
   const UNAVAILABLE = {
     restoring: "its partition is still restoring its state on the instance that owns it",
     rebalancing: "the instances are handing its partition over (the group is rebalancing)",
-    ownerUnreachable: "the instance that owns its partition did not answer",
+    ownerUnreachable: "the instance that owns its partition gave no usable answer",
     notOwnedHere: "the instance that owns its partition cannot be asked through this one",
     failedClosed: "its partition's state is unreadable; an operator is needed",
     unavailable: "the tracker could not answer in time",
