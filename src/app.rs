@@ -188,12 +188,7 @@ impl RunningPipeline {
             Sink::new(transactions, sink_context)
         });
 
-        let restorer = Restorer {
-            client: settings::restore_consumer(config),
-            topics: topics.clone(),
-            group,
-            metrics: metrics.clone(),
-        };
+        let restorer = Restorer::new(settings::restore_consumer(config), topics.clone(), group, metrics.clone());
         let stages = StageContext {
             sink,
             topics: topics.clone(),

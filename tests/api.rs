@@ -1040,7 +1040,10 @@ fn an_owner_answering_a_forwarded_batch_wrongly_turns_its_ids_into_owner_unreach
                 "{case}: {result:#}"
             );
             let message = result["message"].as_str().unwrap();
-            assert!(message.contains("which gave no usable answer") && message.contains(says.as_str()), "{case}: {message}");
+            assert!(
+                message.contains("which gave no usable answer") && message.contains(says.as_str()),
+                "{case}: {message}"
+            );
             their_partitions.insert(result["partition"].as_i64().unwrap());
         }
         assert_eq!(their_partitions.len(), 1, "{case}: the owner's one partition: {results:#?}");

@@ -9,7 +9,7 @@
 //! watermark makes the reader wait until every transaction appended so far is decided, so the
 //! restored state is exactly the state at the committed offsets.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -58,10 +58,14 @@ pub trait StateRestore: Send + Sync {
 
 /// Restores from the changelog topics with a read_committed consumer.
 pub struct Restorer {
-    pub client: ClientConfig,
-    pub topics: Arc<TopicNames>,
-    pub group: Arc<dyn ConsumerGroup>,
-    pub metrics: Arc<Metrics>,
+    client: ClientConfig,
+    topics: Arc<TopicNames>,
+    group: Arc<dyn ConsumerGroup>,
+    metrics: Arc<Metrics>,
+    /// Asks where each changelog partition ends; made on first use and kept, because a client
+    /// costs a bootstrap to make and about 100 ms to close, and most restores after the first
+    /// start read empty or short changelogs.
+    watermarks: Mutex<Option<Arc<BaseConsumer>>>,
 }
 
 /// A restored state and what it took.
@@ -94,6 +98,29 @@ impl StateRestore for Restorer {
 }
 
 impl Restorer {
+    /// `client` configures the read_committed reader of the changelogs.
+    pub fn new(
+        client: ClientConfig,
+        topics: Arc<TopicNames>,
+        group: Arc<dyn ConsumerGroup>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { client, topics, group, metrics, watermarks: Mutex::new(None) }
+    }
+
+    /// The client that reads a changelog partition's watermarks (read_uncommitted: the high
+    /// watermark, past any transaction still open).
+    fn watermarks(&self) -> Result<Arc<BaseConsumer>, KafkaError> {
+        let mut kept = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = &*kept {
+            return Ok(client.clone());
+        }
+        let client: Arc<BaseConsumer> =
+            Arc::new(self.client.clone().set("isolation.level", "read_uncommitted").create()?);
+        *kept = Some(client.clone());
+        Ok(client)
+    }
+
     /// Retries with backoff on errors: a just-created changelog may not have a leader yet; the
     /// broker may be briefly away. Each attempt starts from an empty state.
     fn retrying<S>(
@@ -145,15 +172,16 @@ impl Restorer {
     ) -> Result<u64, RestoreError> {
         let kafka = |error| RestoreError::Kafka { topic: changelog.to_owned(), partition, error };
         self.wait_for_stable_offsets(partition, inputs).map_err(kafka)?;
-        let consumer: BaseConsumer = self.client.create().map_err(kafka)?;
-        let mut uncommitted = self.client.clone();
-        let watermarks: BaseConsumer =
-            uncommitted.set("isolation.level", "read_uncommitted").create().map_err(kafka)?;
-        let (low, high) = watermarks.fetch_watermarks(changelog, partition, REQUEST_TIMEOUT).map_err(kafka)?;
-        let mut records = 0u64;
+        let (low, high) = self
+            .watermarks()
+            .and_then(|client| client.fetch_watermarks(changelog, partition, REQUEST_TIMEOUT))
+            .map_err(kafka)?;
         if high <= low {
             return Ok(0);
         }
+        let consumer = ClosedInBackground(Some(self.client.create().map_err(kafka)?));
+        let consumer = consumer.0.as_ref().expect("set until dropped");
+        let mut records = 0u64;
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(changelog, partition, Offset::Beginning).map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
@@ -184,7 +212,7 @@ impl Restorer {
                 None => {
                     // Control records (transaction markers) end the log without a message: the
                     // position tells when the end was passed.
-                    let position = position(&consumer, changelog, partition).map_err(kafka)?;
+                    let position = position(consumer, changelog, partition).map_err(kafka)?;
                     if position >= high {
                         return Ok(records);
                     }
@@ -208,6 +236,19 @@ impl Restorer {
             list.add_partition(topic, partition);
         }
         self.group.committed_offsets(list, REQUEST_TIMEOUT).map(|_| ())
+    }
+}
+
+/// A changelog reader whose closing (about 100 ms in librdkafka) runs on a thread of its own: the
+/// partition's input waits for its restore, not for the reader to close.
+struct ClosedInBackground(Option<BaseConsumer>);
+
+impl Drop for ClosedInBackground {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            // Should the thread not start, the closure is dropped here and the reader with it.
+            let _ = std::thread::Builder::new().name("restore-close".into()).spawn(move || drop(consumer));
+        }
     }
 }
 
