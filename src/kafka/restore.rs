@@ -9,7 +9,7 @@
 //! watermark makes the reader wait until every transaction appended so far is decided, so the
 //! restored state is exactly the state at the committed offsets.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -62,10 +62,6 @@ pub struct Restorer {
     topics: Arc<TopicNames>,
     group: Arc<dyn ConsumerGroup>,
     metrics: Arc<Metrics>,
-    /// Asks where each changelog partition ends; made on first use and kept, because a client
-    /// costs a bootstrap to make and about 100 ms to close, and most restores after the first
-    /// start read empty or short changelogs.
-    watermarks: Mutex<Option<Arc<BaseConsumer>>>,
 }
 
 /// A restored state and what it took.
@@ -105,20 +101,7 @@ impl Restorer {
         group: Arc<dyn ConsumerGroup>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { client, topics, group, metrics, watermarks: Mutex::new(None) }
-    }
-
-    /// The client that reads a changelog partition's watermarks (read_uncommitted: the high
-    /// watermark, past any transaction still open).
-    fn watermarks(&self) -> Result<Arc<BaseConsumer>, KafkaError> {
-        let mut kept = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = &*kept {
-            return Ok(client.clone());
-        }
-        let client: Arc<BaseConsumer> =
-            Arc::new(self.client.clone().set("isolation.level", "read_uncommitted").create()?);
-        *kept = Some(client.clone());
-        Ok(client)
+        Self { client, topics, group, metrics }
     }
 
     /// Retries with backoff on errors: a just-created changelog may not have a leader yet; the
@@ -172,15 +155,17 @@ impl Restorer {
     ) -> Result<u64, RestoreError> {
         let kafka = |error| RestoreError::Kafka { topic: changelog.to_owned(), partition, error };
         self.wait_for_stable_offsets(partition, inputs).map_err(kafka)?;
-        let (low, high) = self
-            .watermarks()
-            .and_then(|client| client.fetch_watermarks(changelog, partition, REQUEST_TIMEOUT))
-            .map_err(kafka)?;
+        // Read uncommitted: the high watermark, past any transaction still open. A client of its
+        // own per attempt, so that a retry after a leader change starts from fresh metadata.
+        let mut uncommitted = self.client.clone();
+        let watermarks =
+            ClosedInBackground::new(uncommitted.set("isolation.level", "read_uncommitted").create()).map_err(kafka)?;
+        let (low, high) = watermarks.get().fetch_watermarks(changelog, partition, REQUEST_TIMEOUT).map_err(kafka)?;
         if high <= low {
             return Ok(0);
         }
-        let consumer = ClosedInBackground(Some(self.client.create().map_err(kafka)?));
-        let consumer = consumer.0.as_ref().expect("set until dropped");
+        let consumer = ClosedInBackground::new(self.client.create()).map_err(kafka)?;
+        let consumer = consumer.get();
         let mut records = 0u64;
         let mut assignment = TopicPartitionList::new();
         assignment.add_partition_offset(changelog, partition, Offset::Beginning).map_err(kafka)?;
@@ -239,9 +224,19 @@ impl Restorer {
     }
 }
 
-/// A changelog reader whose closing (about 100 ms in librdkafka) runs on a thread of its own: the
-/// partition's input waits for its restore, not for the reader to close.
+/// A changelog client whose closing (about 100 ms in librdkafka) runs on a thread of its own: the
+/// partition's input waits for its restore, not for its clients to close.
 struct ClosedInBackground(Option<BaseConsumer>);
+
+impl ClosedInBackground {
+    fn new(created: Result<BaseConsumer, KafkaError>) -> Result<Self, KafkaError> {
+        created.map(|consumer| Self(Some(consumer)))
+    }
+
+    fn get(&self) -> &BaseConsumer {
+        self.0.as_ref().expect("held until dropped")
+    }
+}
 
 impl Drop for ClosedInBackground {
     fn drop(&mut self) {
