@@ -58,7 +58,8 @@ impl PartitionActor {
         }
     }
 
-    /// Held for one record, or one batch's changelog encoding, at a time: a lookup waits meanwhile.
+    /// Held for one record, one sweep or one batch's changelog encoding at a time: a lookup waits
+    /// meanwhile.
     fn state(&self) -> MutexGuard<'_, PartitionState> {
         self.state.lock()
     }
