@@ -101,3 +101,7 @@ impl PartitionLookups {
         LookupAnswer { partition, answer }
     }
 }
+
+#[cfg(test)]
+#[path = "lookups_tests.rs"]
+mod tests;
