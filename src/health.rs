@@ -153,15 +153,6 @@ impl Health {
         }
     }
 
-    /// Whether `partition` is assigned here with a state still being restored: a lookup must
-    /// not wait for it in the actor's mailbox (a restore can take minutes).
-    pub fn partition_restoring(&self, partition: i32) -> bool {
-        match &*self.lock() {
-            Assignment::Assigned { restoring, .. } => restoring.get(&partition).is_some_and(|r| *r > 0),
-            Assignment::NotJoined | Assignment::Rebalancing => false,
-        }
-    }
-
     /// A partition's state is still being restored (an unreadable one never will be).
     fn restoring(&self) -> bool {
         match &*self.lock() {
@@ -196,10 +187,8 @@ mod tests {
         assert!(!health.is_ready());
         health.set_partition_ready(0);
         assert!(!health.is_ready(), "half restored");
-        assert!(!health.partition_restoring(0) && health.partition_restoring(1));
         health.set_partition_ready(1);
         assert!(health.is_ready());
-        assert!(!health.partition_restoring(1) && !health.partition_restoring(7), "restored, not assigned");
         assert_eq!(health.assigned(), vec![0, 1]);
     }
 
