@@ -57,7 +57,8 @@
 #
 # Environment: RATE, LOOKUPS_PER_S (5000), DURATION (60), WARMUP (5), MESSAGES (300000), RUNS (2),
 # PARTITIONS (8), CONNECTIONS (32), MAX_CONNECTIONS (256), SEED (7), TIMEOUT (600 s per
-# throughput run), PHASES ("latency throughput"), BENCH_PORT_BASE (18400: A's HTTP +1, A's API
+# throughput run), PHASES ("latency throughput"), CLIENT_NICE (0; the latency phase's load
+# generator and driver run under `nice -n CLIENT_NICE`), BENCH_PORT_BASE (18400: A's HTTP +1, A's API
 # +2, B's +3 and +4), WRITE_DOCS (1), SMOKE (0; 1: the defaults become DURATION 10, MESSAGES
 # 20000, RUNS 1, and the docs are left alone).
 set -euo pipefail
@@ -80,6 +81,9 @@ MAX_CONNECTIONS="${MAX_CONNECTIONS:-256}"
 SEED="${SEED:-7}"
 TIMEOUT="${TIMEOUT:-600}"
 PHASES="${PHASES:-latency throughput}"
+# Niceness of the load generator and the driver in the latency phase: 19 lets the trackers and the
+# broker have the CPU first, as if the clients ran on other machines (0: all equal, the default).
+CLIENT_NICE="${CLIENT_NICE:-0}"
 PORT_BASE="${BENCH_PORT_BASE:-18400}"
 WRITE_DOCS="${WRITE_DOCS:-1}"
 [ "$SMOKE" = 0 ] || WRITE_DOCS=0
@@ -188,12 +192,12 @@ latency_phase() {
   wait_split "$a" "$b"
   messages=$(awk -v r="$RATE" -v d="$DURATION" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * (d + 10) / k }')
   log "latency phase: $LOOKUPS_PER_S lookups/s to A for $DURATION s while sms-loadgen writes $RATE records/s ($messages messages)"
-  "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
+  nice -n "$CLIENT_NICE" "$BIN/sms-lookup-load" --bootstrap-servers "$BOOTSTRAP" --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
     --target "127.0.0.1:$((PORT_BASE + 2))" --token-file "$OUT/api-token" --rate "$LOOKUPS_PER_S" --duration-seconds "$DURATION" \
     --warmup-seconds "$WARMUP" --min-age-ms 1000 --pick-window 10000 --connections "$CONNECTIONS" --max-connections "$MAX_CONNECTIONS" \
     --json "$OUT/lookup.json" >"$OUT/lookup.txt" 2>"$OUT/lookup-driver.log" &
   driver=$!; PIDS+=("$driver")
-  "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$RATE" --duplicate-share 0.03 \
+  nice -n "$CLIENT_NICE" "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$RATE" --duplicate-share 0.03 \
     --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$SMS_TRACKER_SENT_TOPIC" \
     --responses-topic "$SMS_TRACKER_RESPONSES_TOPIC" --quiet --summary-json "$OUT/lat-loadgen.json" \
     >"$OUT/lat-loadgen.txt" 2>"$OUT/lat-loadgen.log" &
