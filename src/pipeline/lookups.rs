@@ -49,7 +49,7 @@ impl SharedPartition {
         self.phase.store(phase as u8, Ordering::Release);
     }
 
-    fn phase(&self) -> Phase {
+    pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Acquire) {
             0 => Phase::Restoring,
             1 => Phase::Serving,

@@ -26,14 +26,12 @@ use crate::telemetry::PartitionMetrics;
 
 pub struct PartitionActor {
     partition: i32,
-    /// Shared with lookups, which read it between two records.
+    /// Shared with lookups, which read it between two records; its phase (restoring, serving,
+    /// failed closed, stopped) is the actor's own as well.
     state: Arc<SharedPartition>,
     shared: StageContext,
     partition_metrics: PartitionMetrics,
     bad_records: RateLimitedWarning,
-    restored: bool,
-    /// The state could not be read back: nothing of this partition is processed.
-    failed_closed: bool,
     clock: StreamClock,
     /// Delivery outcomes collected for the next batch, with their messages' SENT time.
     delivery_completions: Vec<(Status, i64)>,
@@ -50,8 +48,6 @@ impl PartitionActor {
             state,
             partition_metrics,
             bad_records: RateLimitedWarning::new(Duration::from_secs(10)),
-            restored: false,
-            failed_closed: false,
             clock: StreamClock::new(inputs, &*shared.clock),
             delivery_completions: Vec::new(),
             shared,
@@ -80,14 +76,11 @@ impl PartitionActor {
                 RestoreEnd::Restored(restored) => {
                     *actor.state() = restored.state;
                     actor.partition_metrics.set_state(actor.state().counts());
-                    actor.restored = true;
                     actor.state.set_phase(Phase::Serving);
                     actor.clock.restart(&*actor.shared.clock);
                 }
-                RestoreEnd::FailedClosed => {
-                    actor.failed_closed = true;
-                    actor.state.set_phase(Phase::FailedClosed);
-                }
+                // The state could not be read back: nothing of this partition is processed.
+                RestoreEnd::FailedClosed => actor.state.set_phase(Phase::FailedClosed),
                 RestoreEnd::Failed => ctx.stop(),
             }
         }));
@@ -131,7 +124,7 @@ impl PartitionActor {
 
     /// Ends what is due by the partition's clock (expiries, orphans, purges).
     fn sweep(&mut self) -> Option<SinkBatch> {
-        if !self.restored {
+        if self.state.phase() != Phase::Serving {
             return None;
         }
         let mut outputs = Vec::new();
@@ -303,11 +296,11 @@ impl Actor for PartitionActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        self.state.set_phase(Phase::Stopped);
-        self.shared.metrics.forget_partition(self.partition);
-        if self.failed_closed {
+        if self.state.phase() == Phase::FailedClosed {
             self.shared.metrics.partitions_failed_closed.dec();
         }
+        self.state.set_phase(Phase::Stopped);
+        self.shared.metrics.forget_partition(self.partition);
         tracing::info!(partition = self.partition, entries = self.state().len(), "Partition actor stopped");
     }
 }
@@ -316,7 +309,7 @@ impl Handler<Process> for PartitionActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, Process(records): Process, _ctx: &mut Self::Context) -> Self::Result {
-        if self.failed_closed {
+        if self.state.phase() == Phase::FailedClosed {
             return Box::pin(async {});
         }
         let batch = self.process(records);
