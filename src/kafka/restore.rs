@@ -168,14 +168,19 @@ impl Restorer {
         let consumer = consumer.get();
         let mut records = 0u64;
         let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(changelog, partition, Offset::Beginning).map_err(kafka)?;
+        // From the low watermark just read, not `Offset::Beginning`: librdkafka resolves a logical
+        // offset with a query to the partition's leader, and a client this new does not know the
+        // leader yet; it then retries the query only after 500 ms, which was most of a restore.
+        assignment.add_partition_offset(changelog, partition, Offset::Offset(low)).map_err(kafka)?;
         consumer.assign(&assignment).map_err(kafka)?;
         // An undecided transaction of a crashed owner holds the reader back until the broker
         // aborts it (transaction.timeout.ms plus the broker's cleanup interval): give up only
         // after this long without progress.
         let mut deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;
         loop {
-            match consumer.poll(Duration::from_millis(100)) {
+            // Short polls: the log ends with a transaction marker, not a message, so the end is
+            // seen only by the position once a poll comes back empty.
+            match consumer.poll(Duration::from_millis(10)) {
                 Some(Ok(message)) => {
                     records += 1;
                     deadline = Instant::now() + UNDECIDED_TRANSACTION_WAIT;

@@ -70,6 +70,10 @@ pub fn restore_consumer(config: &Config) -> ClientConfig {
     client.set("isolation.level", "read_committed");
     client.set("enable.auto.commit", "false");
     client.set("enable.partition.eof", "false");
+    // The replay starts at the low watermark it just read; should the log start have moved past
+    // it since, read from the new start, as from the beginning (librdkafka's default, "latest",
+    // would skip the whole changelog).
+    client.set("auto.offset.reset", "earliest");
     // librdkafka assigns partitions only with a group.id, and then looks up the group's
     // coordinator. The tracker's own group needs no further ACL; assigning (never subscribing)
     // and never committing, this consumer does not join it or touch its offsets.
@@ -141,5 +145,15 @@ mod tests {
         let producer = producer(&config);
         assert_eq!(producer.get("transactional.id"), Some("sms-tracker-pod-0"));
         assert_eq!(producer.get("linger.ms"), Some("20"));
+    }
+
+    /// The replay of a changelog starts at an explicit offset; were that offset gone, resetting to
+    /// the end would restore an empty state without a word.
+    #[test]
+    fn a_restore_never_skips_to_the_end_of_a_changelog() {
+        let config = Config::try_parse_from(["sms-tracker", "--kafka-property", "auto.offset.reset=latest"]).unwrap();
+        let restore = restore_consumer(&config);
+        assert_eq!(restore.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(restore.get("isolation.level"), Some("read_committed"));
     }
 }
