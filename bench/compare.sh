@@ -206,6 +206,8 @@ run_system() { # run-number system
   busy=$(busy_cpu_seconds)
   rss_kb=$(peak_rss_kb "$SYSTEM_PID")
   cpu=$(cpu_seconds "$SYSTEM_PID")
+  echo "{\"minor_faults\": $(minor_faults "$SYSTEM_PID")}" >"$prefix.faults.json"
+  extra+=("$prefix.faults.json")
   save_metrics "$system" "$prefix.metrics.txt"
   [ -n "$BROKER_PID" ] && broker_cpu=$(awk -v a="$(cpu_seconds "$BROKER_PID")" -v b="$broker_cpu0" 'BEGIN { printf "%.2f", a - b }')
   if [ "$RECEIPTS" = 1 ]; then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Completion latency at a fixed input rate (issue #6), per system, each on fresh topics:
+# Completion latency at a fixed input rate (issues #6 and #13), per system, each on topics of its own:
 #
-#   bench/latency.sh                          # RATE = half the tracker's rate from the last compare.sh
-#   RATE=20000 DURATION=60 PARTITIONS=8 SYSTEMS="tracker kstreams" bench/latency.sh
+#   bench/latency.sh                          # the rates below, from the last compare.sh
+#   RATE=20000 DURATION=60 PARTITIONS=8 SYSTEMS="tracker kstreams-tuned" bench/latency.sh
 #
 # For each entry of SYSTEMS ("system" or "system:rate"; systems: raw-pipe, tracker, kstreams,
 # kstreams-tuned — bench/systems.sh starts them as bench/compare.sh does): create <run>-<system>.sent-messages /
@@ -15,21 +15,32 @@
 # first response of each part). It stops when every message has its SENT, or 15 s after the last
 # output. Then peak RSS and CPU are read from /proc and the system is stopped (SIGTERM).
 # Percentiles are reported for the whole run and for its steady state: without the messages
-# completed in the first WARMUP seconds (fresh topics: the first writes are slow for every system).
+# completed in the first WARMUP seconds.
 #
-# RATE defaults to half the median tracker input records/s of target/bench/last-compare.jsonl
-# (written by bench/compare.sh), else 20000. Kafka Streams runs at RATE only if its own measured
-# maximum reaches RATE (above it, its latency is queueing time growing over the run); with that
-# file present both systems also run at half of Kafka Streams' measured rate, side by side. The table replaces the part of
-# docs/BENCHMARKS.md between <!-- latency:start --> and <!-- latency:end --> (WRITE_DOCS=0: not).
+# A restart, not a new deployment (RESTART=S, default 5; 0 = fresh topics, the first seconds then
+# include the broker's first writes to new partitions): before the measured window the system runs S
+# seconds of the same load (ids prefixed `warm-`) until every one of those messages has its SENT,
+# is stopped (SIGTERM) and started again on the same topics and group (the tracker restores its
+# state from the changelog, Kafka Streams keeps its state directory); the probe then reads the
+# output from its end. The whole-run percentiles include the restart's first seconds.
+#
+# Rates (SYSTEMS unset): RATE is half the median tracker input records/s of
+# target/bench/last-compare.jsonl (written by bench/compare.sh; else 20000), and every system runs
+# at 10 %, 50 % and 80 % of the tracker's maximum (RATE / 5, RATE, RATE × 8 / 5). Kafka Streams
+# (tuned) runs only at rates it keeps up with live: first its live rate is searched (live_rate below,
+# SEARCH_DURATION s per try, from its median rate in that file), then all three systems also run at
+# it. The table replaces the part of docs/BENCHMARKS.md between <!-- latency:start --> and
+# <!-- latency:end --> (WRITE_DOCS=0: not).
 #
 # Environment: RATE, DURATION (60), WARMUP (5), PARTITIONS (8), SYSTEMS, SEED (7), BENCH_PROFILE (release),
-# KSTREAMS_THREADS (1), KSTREAMS_JAVA_OPTS, BENCH_HTTP_PORT (18093).
+# KSTREAMS_THREADS (1), KSTREAMS_JAVA_OPTS, BENCH_HTTP_PORT (18093), RESTART (5), SEARCH_DURATION (20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION="${DURATION:-60}"
 WARMUP="${WARMUP:-5}"
+RESTART="${RESTART:-5}"
+SEARCH_DURATION="${SEARCH_DURATION:-20}"
 PARTITIONS="${PARTITIONS:-8}"
 SEED="${SEED:-7}"
 PROFILE="${BENCH_PROFILE:-release}"
@@ -53,30 +64,79 @@ if rates:
 PY
 }
 
-tracker_half=$(half_measured tracker)
-kstreams_half=$(half_measured kstreams)
-if [ -n "${RATE:-}" ]; then
-  RATE_SOURCE="set by RATE"
-elif [ -n "$tracker_half" ]; then
-  RATE=$tracker_half
-  RATE_SOURCE="half the tracker's input records/s in the last bench/compare.sh run"
-else
-  RATE=20000
-  RATE_SOURCE="default: no bench/compare.sh result found"
-fi
-if [ -z "${SYSTEMS:-}" ]; then
-  # The raw pipe (no state, one output per whole message) is the latency floor of consuming and
-  # producing with the same transactional settings, at the same rate.
-  SYSTEMS="raw-pipe:$RATE tracker:$RATE"
-  if [ -z "$kstreams_half" ] || [ $((kstreams_half * 2)) -ge "$RATE" ]; then
-    SYSTEMS="$SYSTEMS kstreams:$RATE"
+# measure system rate duration restart results [tag]: one latency run (see the top of this file) on
+# topics of its own (named with tag); appends its row to results (a file of JSON lines).
+measure() {
+  local system=$1 rate=$2 duration=$3 restart=$4 results=$5 tag=${6:-}
+  local app="$RUN-$tag$system-$rate" prefix="$OUT/$tag$system-$rate" from_end="" messages warm probe
+  local sent="$app.sent-messages" responses="$app.submit-responses" output="$app.output"
+  messages=$(awk -v r="$rate" -v d="$duration" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }')
+  $PROBE create-topics --partitions "$PARTITIONS" "$sent" "$responses" "$output" "$app.dead-letters" >/dev/null
+  if [ "$restart" -gt 0 ]; then
+    warm=$(awk -v r="$rate" -v d="$restart" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }')
+    start_system "$system" "$app" "$sent" "$responses" "$output" "$prefix.warm.log"
+    wait_ready "$system" "$prefix.warm.log"
+    log "$system: $warm messages before the restart"
+    $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$warm" \
+      --idle-seconds 15 --timeout-seconds $((restart * 6 + 120)) >"$prefix.warm.json" 2>"$prefix.warm-probe.log" &
+    probe=$!
+    "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$warm" --rate "$rate" --duplicate-share 0.03 \
+      --invalid-share 0 --retryable-share 0 --seed "$((SEED + 1))" --id-prefix warm- --sent-topic "$sent" \
+      --responses-topic "$responses" --quiet >/dev/null
+    wait "$probe" || { log "the warm-up probe failed:"; cat "$prefix.warm-probe.log" >&2; exit 1; }
+    # A restart as a rolling deploy does it: Kafka Streams keeps its local state directory.
+    stop_system "$SYSTEM_PID" keep-state; SYSTEM_PID=""
+    from_end="--from-end"
   fi
-  # Both systems side by side at half of Kafka Streams' own maximum as well. (Above its maximum
-  # Kafka Streams only falls behind: its "latency" is then queueing time growing over the run.)
-  if [ -n "$kstreams_half" ] && [ "$kstreams_half" -lt "$RATE" ]; then
-    SYSTEMS="$SYSTEMS tracker:$kstreams_half kstreams:$kstreams_half"
+  start_system "$system" "$app" "$sent" "$responses" "$output" "$prefix.log"
+  wait_ready "$system" "$prefix.log"
+  sleep 1
+  log "$system ready (pid $SYSTEM_PID); $messages messages at $rate records/s"
+  $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$messages" \
+    --idle-seconds 15 --timeout-seconds $((duration * 6 + 120)) --warmup-seconds "$WARMUP" $from_end \
+    >"$prefix.latency.json" 2>"$prefix.probe.log" &
+  probe=$!
+  "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$rate" --duplicate-share 0.03 \
+    --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$sent" --responses-topic "$responses" --quiet \
+    --summary-json "$prefix.loadgen.json" >/dev/null
+  if ! wait "$probe"; then
+    log "the probe failed:"; cat "$prefix.probe.log" >&2
+    echo "{\"system\":\"$system\",\"rate\":$rate,\"failed\":true}" >>"$results"
+    stop_system "$SYSTEM_PID"; SYSTEM_PID=""
+    return 0
   fi
-fi
+  local rss_kb cpu
+  rss_kb=$(peak_rss_kb "$SYSTEM_PID")
+  cpu=$(cpu_seconds "$SYSTEM_PID")
+  save_metrics "$system" "$prefix.metrics.txt"
+  stop_system "$SYSTEM_PID"; SYSTEM_PID=""
+  python3 - "$system" "$rate" "$rss_kb" "$cpu" "$restart" "$duration" "$prefix.latency.json" "$prefix.loadgen.json" \
+    >>"$results" <<'PY'
+import json, sys
+system, rate, rss_kb, cpu, restart, duration, probe, loadgen = sys.argv[1:]
+row = {"system": system, "rate": int(rate), "rss_kb": int(rss_kb), "cpu_s": float(cpu), "restart_s": int(restart),
+       "duration_s": int(duration)}
+row.update(json.load(open(probe)))
+row["achieved_rate"] = json.load(open(loadgen))["records_per_second"]
+print(json.dumps(row))
+PY
+  log "$system done: $(tail -n1 "$results")"
+}
+
+# live_rate system backlog-rate: the highest of 100, 85, 70, 55, 40 % of the system's backlog rate at
+# which it keeps up with live input (bench/report.py keeps-up: its per-second latency does not grow
+# over the run), each tried for SEARCH_DURATION s on fresh topics. Prints that rate, or nothing.
+live_rate() {
+  local system=$1 backlog=$2 percent rate
+  for percent in 100 85 70 55 40; do
+    rate=$((backlog * percent / 100))
+    measure "$system" "$rate" "$SEARCH_DURATION" 0 "$OUT/live-search.jsonl" search-
+    if python3 bench/report.py keeps-up --results "$OUT/live-search.jsonl" --system "$system" --rate "$rate" >&2; then
+      echo "$rate"
+      return 0
+    fi
+  done
+}
 
 log "broker"
 scripts/kafka.sh start
@@ -87,46 +147,43 @@ build_all "$PROFILE"
 PROBE="$BIN/examples/bench_probe --bootstrap-servers $BOOTSTRAP"
 trap 'if [ -n "$SYSTEM_PID" ]; then stop_system "$SYSTEM_PID"; fi' EXIT
 
+tracker_half=$(half_measured tracker)
+kstreams_max=$(half_measured kstreams-tuned)
+[ -n "$kstreams_max" ] && kstreams_max=$((kstreams_max * 2))
+if [ -n "${RATE:-}" ]; then
+  RATE_SOURCE="set by RATE"
+elif [ -n "$tracker_half" ]; then
+  RATE=$tracker_half
+  RATE_SOURCE="half the tracker's input records/s in the last bench/compare.sh run"
+else
+  RATE=20000
+  RATE_SOURCE="default: no bench/compare.sh result found"
+fi
+LIVE_RATE=""
+if [ -z "${SYSTEMS:-}" ]; then
+  # 10 %, 50 % and 80 % of the tracker's maximum (RATE is half of it), each system at each; the raw
+  # pipe (no state, one output per whole message) is the latency floor of consuming and producing
+  # with the same transactional settings. Kafka Streams runs only at rates it keeps up with live
+  # (above them its latency is queueing time growing over the run), and all three also at the
+  # highest rate it keeps up with, found live by live_rate from its backlog rate.
+  LIVE_RATE=$(live_rate kstreams-tuned "${kstreams_max:-$((RATE * 2))}")
+  SYSTEMS=""
+  for rate in $((RATE / 5)) "$RATE" $((RATE * 8 / 5)) $LIVE_RATE; do
+    SYSTEMS="$SYSTEMS raw-pipe:$rate tracker:$rate"
+    if [ -n "$LIVE_RATE" ] && [ "$rate" -le "$LIVE_RATE" ]; then
+      SYSTEMS="$SYSTEMS kstreams-tuned:$rate"
+    fi
+  done
+fi
+
 for entry in $SYSTEMS; do
   system=${entry%%:*}
   rate=$RATE
   [ "$entry" != "$system" ] && rate=${entry#*:}
-  app="$RUN-$system-$rate"
-  sent="$app.sent-messages" responses="$app.submit-responses" output="$app.output"
-  prefix="$OUT/$system-$rate"
-  messages=$(awk -v r="$rate" -v d="$DURATION" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }')
-  $PROBE create-topics --partitions "$PARTITIONS" "$sent" "$responses" "$output" "$app.dead-letters" >/dev/null
-  start_system "$system" "$app" "$sent" "$responses" "$output" "$prefix.log"
-  wait_ready "$system" "$prefix.log"
-  sleep 1
-  log "$system ready (pid $SYSTEM_PID); $messages messages at $rate records/s"
-  $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$messages" \
-    --idle-seconds 15 --timeout-seconds $((DURATION * 6 + 120)) --warmup-seconds "$WARMUP" >"$prefix.latency.json" 2>"$prefix.probe.log" &
-  probe=$!
-  "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$rate" --duplicate-share 0.03 \
-    --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$sent" --responses-topic "$responses" --quiet \
-    --summary-json "$prefix.loadgen.json" >/dev/null
-  if ! wait "$probe"; then
-    log "the probe failed:"; cat "$prefix.probe.log" >&2
-    echo "{\"system\":\"$system\",\"rate\":$rate,\"failed\":true}" >>"$OUT/results.jsonl"
-    stop_system "$SYSTEM_PID"; SYSTEM_PID=""
-    continue
-  fi
-  rss_kb=$(peak_rss_kb "$SYSTEM_PID")
-  cpu=$(cpu_seconds "$SYSTEM_PID")
-  save_metrics "$system" "$prefix.metrics.txt"
-  stop_system "$SYSTEM_PID"; SYSTEM_PID=""
-  python3 - "$system" "$rate" "$rss_kb" "$cpu" "$prefix.latency.json" "$prefix.loadgen.json" >>"$OUT/results.jsonl" <<'PY'
-import json, sys
-system, rate, rss_kb, cpu, probe, loadgen = sys.argv[1:]
-row = {"system": system, "rate": int(rate), "rss_kb": int(rss_kb), "cpu_s": float(cpu)}
-row.update(json.load(open(probe)))
-row["achieved_rate"] = json.load(open(loadgen))["records_per_second"]
-print(json.dumps(row))
-PY
-  log "$system done: $(tail -n1 "$OUT/results.jsonl")"
+  measure "$system" "$rate" "$DURATION" "$RESTART" "$OUT/results.jsonl"
 done
 
 python3 bench/report.py latency --results "$OUT/results.jsonl" --rate "$RATE" --rate-source "$RATE_SOURCE" \
+  --live-search "$OUT/live-search.jsonl" --restart "$RESTART" \
   --duration "$DURATION" --partitions "$PARTITIONS" --profile "$PROFILE" \
   --docs "$([ "${WRITE_DOCS:-1}" = 0 ] || echo docs/BENCHMARKS.md)"

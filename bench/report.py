@@ -459,20 +459,92 @@ def receipts(args):
     print("\nall systems produced the expected outputs", file=sys.stderr)
 
 
+def keeps_up_verdict(r):
+    """Whether a latency run kept up with its live input, and why: it did if every message got its
+    SENT and the per-second p50 of the run's last third is at most 1.2 × that of its middle third
+    + 100 ms (a system slower than its input falls further behind every second: its latency grows
+    with the run; one that keeps up has the same latency late as in the middle)."""
+    if r.get("failed") or r.get("missing"):
+        return False, "not every message got its SENT"
+    seconds = [s for s in r.get("by_second") or [] if s[1] > 0]
+    if len(seconds) < 6:
+        return False, "too few seconds of output to tell"
+    end = max(s[0] for s in seconds) + 1
+    middle = statistics.median(s[2] for s in seconds if end / 3 <= s[0] < 2 * end / 3)
+    late = statistics.median(s[2] for s in seconds if s[0] >= 2 * end / 3)
+    ok = late <= 1.2 * middle + 100
+    return ok, f"per-second p50 {middle:.0f} ms in the middle third of the run, {late:.0f} ms in the last third"
+
+
+def keeps_up(args):
+    """Exit status 0 if the run of --system at --rate in --results kept up with its live input."""
+    rows = [json.loads(l) for l in open(args.results) if l.strip()]
+    r = next(r for r in rows if r["system"] == args.system and r["rate"] == int(args.rate))
+    ok, why = keeps_up_verdict(r)
+    print(f"[latency] {NAMES.get(args.system, args.system)} at {fmt_int(int(args.rate))} records/s: "
+          f"{'keeps up' if ok else 'falls behind'} ({why})", file=sys.stderr)
+    sys.exit(0 if ok else 1)
+
+
+def live_search_lines(path):
+    """The tries of latency.sh's live-rate search, as a table, and what they found."""
+    if not path or not os.path.exists(path):
+        return []
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    if not rows:
+        return []
+    out = [f"Kafka Streams' live rate: each rate tried for ~{rows[0].get('duration_s', '?')} s on fresh topics, from its median rate in the "
+           "last bench/compare.sh run down; the first that it keeps up with is the live rate (it keeps up "
+           "when every message gets its SENT and the per-second p50 of the last third of the run is at most "
+           "1.2 × that of the middle third + 100 ms: a system slower than its input falls further behind "
+           "every second).", "",
+           "| system | requested rate | achieved rate | steady p50 | p99 | max | keeps up |",
+           "|---|---|---|---|---|---|---|"]
+    found = None
+    for r in rows:
+        ok, why = keeps_up_verdict(r)
+        name = NAMES.get(r["system"], r["system"])
+        if r.get("failed"):
+            out.append(f"| {name} | {fmt_int(r['rate'])}/s | failed | | | | no |")
+            continue
+        steady = r.get("steady", r)
+        out.append(f"| {name} | {fmt_int(r['rate'])}/s | {fmt_int(r['achieved_rate'])}/s | {steady.get('p50_ms')} ms | "
+                   f"{steady.get('p99_ms')} ms | {steady.get('max_ms')} ms | {'yes' if ok else 'no'}: {why} |")
+        if ok and found is None:
+            found = r
+    out.append("")
+    if found:
+        out.append(f"Live rate of {NAMES.get(found['system'], found['system'])}: **{fmt_int(found['rate'])} "
+                   f"input records/s**.")
+    else:
+        out.append("Kafka Streams kept up with none of the tried rates.")
+    out.append("")
+    return out
+
+
 def latency(args):
     rows = [json.loads(l) for l in open(args.results) if l.strip()]
     warmup = next((r.get("warmup_seconds", 0) for r in rows if not r.get("failed")), 0)
+    restart = int(args.restart or 0)
+    if restart:
+        window = (f"Each system first ran {restart} s of the same load (other ids) on the same topics, was stopped "
+                  f"(SIGTERM) and started again (the tracker restores its state from its changelog, Kafka Streams "
+                  f"keeps its state directory): the measured window is the first ~{args.duration} s after a "
+                  f"restart. *Steady* percentiles leave out the messages completed in its first {warmup} s; "
+                  f"*whole run* includes them, the restart's first seconds too.")
+    else:
+        window = (f"*Steady* percentiles leave out the messages completed in the first {warmup} s of the run (the "
+                  f"first writes to fresh topics are slow for every system); *whole run* includes them.")
     out = [f"### Latency at a fixed rate — {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", "",
            f"Rate R = {fmt_int(float(args.rate))} input records/s ({args.rate_source}) for ~{args.duration} s, "
            f"{args.partitions} partitions, duplicate share 0.03, no invalid records; build: {args.profile}, "
            f"sms-tracker from {tracker_version(args.results)}. "
            f"Latency = first SENT visible to a read_committed consumer − CreateTime of the last input record "
-           f"the message needed. *Steady* percentiles leave out the messages completed in the first "
-           f"{warmup} s of the run (the first writes to fresh topics are slow for every system); *whole run* "
-           f"includes them.", "", f"Machine: {machine()}", "",
-           "| system | requested rate | achieved rate | messages | with SENT | missing | premature SENT | "
-           "steady p50 | p90 | p99 | p99.9 | max | whole run p99 | max | peak RSS | CPU | SENT records |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"the message needed. {window}", "", f"Machine: {machine()}", ""]
+    out += live_search_lines(args.live_search)
+    out += ["| system | requested rate | achieved rate | messages | with SENT | missing | premature SENT | "
+            "steady p50 | p90 | p99 | p99.9 | max | whole run p99 | max | peak RSS | CPU | SENT records |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     failures = []
     for r in rows:
         name = NAMES.get(r["system"], r["system"])
@@ -530,7 +602,10 @@ def latency(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["compare", "latency", "receipts"])
+    p.add_argument("mode", choices=["compare", "latency", "receipts", "keeps-up"])
+    p.add_argument("--system")
+    p.add_argument("--live-search", default="")
+    p.add_argument("--restart", default="0")
     p.add_argument("--results", required=True)
     p.add_argument("--loadgen")
     p.add_argument("--messages")
@@ -553,7 +628,7 @@ def main():
     p.add_argument("--wait-unknown", default="0")
     args = p.parse_args()
     try:
-        {"compare": compare, "latency": latency, "receipts": receipts}[args.mode](args)
+        {"compare": compare, "latency": latency, "receipts": receipts, "keeps-up": keeps_up}[args.mode](args)
     finally:
         if args.docs:  # the figures go with the tables: not in SMOKE mode, nor with WRITE_DOCS=0
             plot(args)
@@ -565,7 +640,8 @@ def plot(args):
     systems = os.environ.get("SYSTEMS", "")
     prefix = f'SYSTEMS="{systems}" ' if systems else ""
     if args.mode == "latency":
-        command = f"{prefix}RATE={args.rate} DURATION={args.duration} PARTITIONS={args.partitions} bench/latency.sh"
+        command = (f"{prefix}RATE={args.rate} DURATION={args.duration} RESTART={args.restart} "
+                   f"PARTITIONS={args.partitions} bench/latency.sh")
     else:
         command = (f"{prefix}MESSAGES={args.messages} PARTITIONS={args.partitions} RUNS={args.runs}"
                    f"{' RECEIPTS=1' if args.mode == 'receipts' else ''} bench/compare.sh")

@@ -43,6 +43,10 @@ cpu_seconds() { # utime + stime of a process (all its threads), in seconds
   sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf "%.2f\n", ($12 + $13) / hz }'
 }
 
+minor_faults() { # page faults without I/O so far (mostly fresh pages the kernel zeroes): allocator churn
+  sed 's/.*) //' "/proc/$1/stat" | awk '{ print $8 }'
+}
+
 peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 # start_system system app sent-topic responses-topic output-topic log: starts it in the background
@@ -104,13 +108,13 @@ wait_ready() {
   done
 }
 
-stop_system() { # SIGTERM, up to 60 s for a graceful exit, then SIGKILL
-  local pid=$1
+stop_system() { # pid [keep-state]: SIGTERM, up to 60 s for a graceful exit, then SIGKILL
+  local pid=$1 keep=${2:-}
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  rm -rf "$OUT/kstreams-state"
+  [ "$keep" = keep-state ] || rm -rf "$OUT/kstreams-state"
 }
 
 save_metrics() { # system file: the tracker's /metrics (commit durations, its own latency histogram)

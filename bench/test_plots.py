@@ -148,8 +148,26 @@ class ReportHook(unittest.TestCase):
         done = self.report("latency", "--results", str(run / "results.jsonl"), "--rate", "101774",
                            "--duration", "60", "--partitions", "8", "--docs", str(self.tmp / "BENCHMARKS.md"))
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertIn("command: RATE=101774 DURATION=60 PARTITIONS=8 bench/latency.sh",
+        self.assertIn("command: RATE=101774 DURATION=60 RESTART=0 PARTITIONS=8 bench/latency.sh",
                       svg_text(self.tmp / "img" / "latency.svg"))
+
+    def test_keeps_up_tells_a_flat_latency_from_a_growing_one(self):
+        """latency.sh's live-rate search: a system keeps up with live input when its per-second
+        p50 is no higher late in the run than in its middle; one slower than its input falls
+        further behind every second."""
+        flat = [[s, 1000, 90 + s % 3, 150, 200] for s in range(20)]
+        growing = [[s, 1000, 90 + 80 * s, 150 + 80 * s, 200 + 80 * s] for s in range(20)]
+        results = self.tmp / "search.jsonl"
+        with open(results, "w") as out:
+            for rate, by_second in ((2000, flat), (3000, growing)):
+                out.write(json.dumps({"system": "kstreams-tuned", "rate": rate, "missing": 0,
+                                      "by_second": by_second}) + "\n")
+        kept = self.report("keeps-up", "--results", str(results), "--system", "kstreams-tuned", "--rate", "2000")
+        self.assertEqual(kept.returncode, 0, kept.stderr)
+        self.assertIn("keeps up", kept.stderr)
+        behind = self.report("keeps-up", "--results", str(results), "--system", "kstreams-tuned", "--rate", "3000")
+        self.assertEqual(behind.returncode, 1, behind.stderr)
+        self.assertIn("falls behind", behind.stderr)
 
     def test_no_figures_without_docs(self):
         """SMOKE=1 and WRITE_DOCS=0 pass an empty --docs: no table written, no figure drawn."""

@@ -32,6 +32,8 @@
 //!   without a record it needed: it is counted as premature and left out of the percentiles.
 //!   Percentiles are given for the whole run and, under `steady`, without the messages completed
 //!   in the first `--warmup-seconds` (fresh topics make the first writes slow), plus `by_second`.
+//!   With `--from-end` the output is read from its end, so SENTs an earlier run of the system
+//!   wrote there (`bench/latency.sh` with `RESTART`) are not taken for this run's.
 //!
 //! `cargo run --release --example bench_probe -- count --topic message-status`
 
@@ -127,6 +129,9 @@ enum Command {
         timeout_seconds: u64,
         #[arg(long, default_value_t = 0)]
         warmup_seconds: u64,
+        /// Read the output from its end instead of its beginning.
+        #[arg(long)]
+        from_end: bool,
     },
 }
 
@@ -173,13 +178,17 @@ fn main() -> Result<()> {
             idle_seconds,
             timeout_seconds,
             warmup_seconds,
+            from_end,
         } => latency(
             &args.bootstrap_servers,
             LatencyTopics { output: output_topic, sent: sent_topic, responses: responses_topic },
             *expect,
-            Duration::from_secs(*idle_seconds),
-            Duration::from_secs(*timeout_seconds),
-            *warmup_seconds as i64,
+            LatencyWindow {
+                idle: Duration::from_secs(*idle_seconds),
+                timeout: Duration::from_secs(*timeout_seconds),
+                warmup_seconds: *warmup_seconds as i64,
+                from_end: *from_end,
+            },
         )?,
     };
     println!("{result}");
@@ -562,15 +571,22 @@ struct LatencyTopics<'a> {
     responses: &'a str,
 }
 
+/// When a latency measurement stops, what it leaves out, and where it starts reading the output.
+struct LatencyWindow {
+    idle: Duration,
+    timeout: Duration,
+    warmup_seconds: i64,
+    from_end: bool,
+}
+
 fn latency(
     bootstrap: &str,
     topics: LatencyTopics<'_>,
     expect: usize,
-    idle: Duration,
-    timeout: Duration,
-    warmup_seconds: i64,
+    window: LatencyWindow,
 ) -> Result<serde_json::Value> {
     let LatencyTopics { output: output_topic, sent: sent_topic, responses: responses_topic } = topics;
+    let LatencyWindow { idle, timeout, warmup_seconds, from_end } = window;
     // Live: the wall clock at which each key's first SENT becomes visible to read_committed.
     let consumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -583,7 +599,13 @@ fn latency(
         .create::<BaseConsumer>()?;
     let mut list = TopicPartitionList::new();
     for partition in partitions_of(&consumer, output_topic)? {
-        list.add_partition_offset(output_topic, partition, Offset::Beginning)?;
+        // The end is read now, not left to the first fetch: output may follow at once.
+        let from = if from_end {
+            Offset::Offset(consumer.fetch_watermarks(output_topic, partition, METADATA_TIMEOUT)?.1)
+        } else {
+            Offset::Beginning
+        };
+        list.add_partition_offset(output_topic, partition, from)?;
     }
     consumer.assign(&list)?;
     let started = Instant::now();
