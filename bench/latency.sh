@@ -123,12 +123,12 @@ PY
   log "$system done: $(tail -n1 "$results")"
 }
 
-# live_rate system backlog-rate: the highest of 100, 85, 70, 55, 40 % of the system's backlog rate at
+# live_rate system backlog-rate: the highest of 100, 85, 70, 55, 40, 25 % of the system's backlog rate at
 # which it keeps up with live input (bench/report.py keeps-up: its per-second latency does not grow
-# over the run), each tried for SEARCH_DURATION s on fresh topics. Prints that rate, or nothing.
+# over the run and stays under a second), each tried for SEARCH_DURATION s on fresh topics. Prints that rate, or nothing.
 live_rate() {
   local system=$1 backlog=$2 percent rate
-  for percent in 100 85 70 55 40; do
+  for percent in 100 85 70 55 40 25; do
     rate=$((backlog * percent / 100))
     measure "$system" "$rate" "$SEARCH_DURATION" 0 "$OUT/live-search.jsonl" search-
     if python3 bench/report.py keeps-up --results "$OUT/live-search.jsonl" --system "$system" --rate "$rate" >&2; then

@@ -157,9 +157,10 @@ class ReportHook(unittest.TestCase):
         further behind every second."""
         flat = [[s, 1000, 90 + s % 3, 150, 200] for s in range(20)]
         growing = [[s, 1000, 90 + 80 * s, 150 + 80 * s, 200 + 80 * s] for s in range(20)]
+        backlog = [[s, 1000, 7000 - 50 * s, 7500, 8000] for s in range(20)]
         results = self.tmp / "search.jsonl"
         with open(results, "w") as out:
-            for rate, by_second in ((2000, flat), (3000, growing)):
+            for rate, by_second in ((2000, flat), (3000, growing), (4000, backlog)):
                 out.write(json.dumps({"system": "kstreams-tuned", "rate": rate, "missing": 0,
                                       "by_second": by_second}) + "\n")
         kept = self.report("keeps-up", "--results", str(results), "--system", "kstreams-tuned", "--rate", "2000")
@@ -168,6 +169,9 @@ class ReportHook(unittest.TestCase):
         behind = self.report("keeps-up", "--results", str(results), "--system", "kstreams-tuned", "--rate", "3000")
         self.assertEqual(behind.returncode, 1, behind.stderr)
         self.assertIn("falls behind", behind.stderr)
+        never_drained = self.report("keeps-up", "--results", str(results), "--system", "kstreams-tuned",
+                                    "--rate", "4000")
+        self.assertEqual(never_drained.returncode, 1, never_drained.stderr)
 
     def test_no_figures_without_docs(self):
         """SMOKE=1 and WRITE_DOCS=0 pass an empty --docs: no table written, no figure drawn."""
