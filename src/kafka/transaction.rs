@@ -37,6 +37,14 @@ pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `send_offsets_to_transaction` may block before the producer is taken to be stuck.
 const SEND_OFFSETS_STUCK_AFTER: Duration = Duration::from_secs(45);
 
+/// How long a fenced producer's replacement waits before it takes the transactional id back.
+/// Whoever fenced it may still be initialising: its init waits while the coordinator aborts our
+/// open transaction, and librdkafka retries it only every 500 ms. Taken back at once, the id goes
+/// to us again, our next transaction is aborted by that retry, and so on (seen in
+/// tests/recovery.rs once restores took 0.1 s instead of 0.6 s): waiting out one retry first
+/// lets the other init finish, and ours then fences it for good.
+const REPLACEMENT_PAUSE: Duration = Duration::from_secs(1);
+
 /// Why a transaction did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum TransactionError {
@@ -293,6 +301,7 @@ impl Transactions for TransactionalProducer {
     }
 
     fn replace(&mut self) -> Result<(), TransactionError> {
+        std::thread::sleep(REPLACEMENT_PAUSE);
         let producer: BaseProducer<RefusedTopics> =
             self.config.create_with_context(RefusedTopics::default()).map_err(TransactionError::Fatal)?;
         self.retrying("init transactions", || producer.init_transactions(TRANSACTION_TIMEOUT)).map_err(|error| {
