@@ -64,42 +64,54 @@ if rates:
 PY
 }
 
+# messages_in rate seconds: how many messages make `seconds` of input at `rate` records/s.
+messages_in() { awk -v r="$1" -v d="$2" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }'; }
+
+# load_and_probe app messages rate seed report probe-log probe-flags loadgen-flags: while sms-loadgen
+# writes `messages` messages at `rate` into app's inputs, `bench_probe latency` times their SENTs on
+# app's output into report (its log: probe-log). Fails if the probe does; a failed load generator
+# ends the script. The flags are extra words for each (no spaces inside one).
+load_and_probe() {
+  local app=$1 messages=$2 rate=$3 seed=$4 report=$5 probe_log=$6 probe_flags=$7 loadgen_flags=$8 probe
+  # shellcheck disable=SC2086
+  $PROBE latency --output-topic "$app.output" --sent-topic "$app.sent-messages" --responses-topic "$app.submit-responses" \
+    --expect "$messages" --idle-seconds 15 $probe_flags >"$report" 2>"$probe_log" &
+  probe=$!
+  # shellcheck disable=SC2086
+  "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$rate" --duplicate-share 0.03 \
+    --invalid-share 0 --retryable-share 0 --seed "$seed" --sent-topic "$app.sent-messages" \
+    --responses-topic "$app.submit-responses" --quiet $loadgen_flags >/dev/null ||
+    { log "the load generator failed"; kill "$probe" 2>/dev/null; exit 1; }
+  wait "$probe"
+}
+
 # measure system rate duration restart results [tag]: one latency run (see the top of this file) on
 # topics of its own (named with tag); appends its row to results (a file of JSON lines).
 measure() {
   local system=$1 rate=$2 duration=$3 restart=$4 results=$5 tag=${6:-}
-  local app="$RUN-$tag$system-$rate" prefix="$OUT/$tag$system-$rate" from_end="" messages warm probe
-  local sent="$app.sent-messages" responses="$app.submit-responses" output="$app.output"
-  messages=$(awk -v r="$rate" -v d="$duration" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }')
-  $PROBE create-topics --partitions "$PARTITIONS" "$sent" "$responses" "$output" "$app.dead-letters" >/dev/null
+  local app="$RUN-$tag$system-$rate" prefix="$OUT/$tag$system-$rate" from_end="" messages warm
+  messages=$(messages_in "$rate" "$duration")
+  $PROBE create-topics --partitions "$PARTITIONS" "$app.sent-messages" "$app.submit-responses" "$app.output" \
+    "$app.dead-letters" >/dev/null
   if [ "$restart" -gt 0 ]; then
-    warm=$(awk -v r="$rate" -v d="$restart" -v k="$RECORDS_PER_MESSAGE" 'BEGIN { printf "%d", r * d / k }')
-    start_system "$system" "$app" "$sent" "$responses" "$output" "$prefix.warm.log"
+    warm=$(messages_in "$rate" "$restart")
+    start_system "$system" "$app" "$app.sent-messages" "$app.submit-responses" "$app.output" "$prefix.warm.log"
     wait_ready "$system" "$prefix.warm.log"
     log "$system: $warm messages before the restart"
-    $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$warm" \
-      --idle-seconds 15 --timeout-seconds $((restart * 6 + 120)) >"$prefix.warm.json" 2>"$prefix.warm-probe.log" &
-    probe=$!
-    "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$warm" --rate "$rate" --duplicate-share 0.03 \
-      --invalid-share 0 --retryable-share 0 --seed "$((SEED + 1))" --id-prefix warm- --sent-topic "$sent" \
-      --responses-topic "$responses" --quiet >/dev/null
-    wait "$probe" || { log "the warm-up probe failed:"; cat "$prefix.warm-probe.log" >&2; exit 1; }
+    load_and_probe "$app" "$warm" "$rate" "$((SEED + 1))" "$prefix.warm.json" "$prefix.warm-probe.log" \
+      "--timeout-seconds $((restart * 6 + 120))" "--id-prefix warm-" ||
+      { log "the warm-up probe failed:"; cat "$prefix.warm-probe.log" >&2; exit 1; }
     # A restart as a rolling deploy does it: Kafka Streams keeps its local state directory.
     stop_system "$SYSTEM_PID" keep-state; SYSTEM_PID=""
     from_end="--from-end"
   fi
-  start_system "$system" "$app" "$sent" "$responses" "$output" "$prefix.log"
+  start_system "$system" "$app" "$app.sent-messages" "$app.submit-responses" "$app.output" "$prefix.log"
   wait_ready "$system" "$prefix.log"
   sleep 1
   log "$system ready (pid $SYSTEM_PID); $messages messages at $rate records/s"
-  $PROBE latency --output-topic "$output" --sent-topic "$sent" --responses-topic "$responses" --expect "$messages" \
-    --idle-seconds 15 --timeout-seconds $((duration * 6 + 120)) --warmup-seconds "$WARMUP" $from_end \
-    >"$prefix.latency.json" 2>"$prefix.probe.log" &
-  probe=$!
-  "$BIN/sms-loadgen" --bootstrap-servers "$BOOTSTRAP" --messages "$messages" --rate "$rate" --duplicate-share 0.03 \
-    --invalid-share 0 --retryable-share 0 --seed "$SEED" --sent-topic "$sent" --responses-topic "$responses" --quiet \
-    --summary-json "$prefix.loadgen.json" >/dev/null
-  if ! wait "$probe"; then
+  if ! load_and_probe "$app" "$messages" "$rate" "$SEED" "$prefix.latency.json" "$prefix.probe.log" \
+    "--timeout-seconds $((duration * 6 + 120)) --warmup-seconds $WARMUP $from_end" \
+    "--summary-json $prefix.loadgen.json"; then
     log "the probe failed:"; cat "$prefix.probe.log" >&2
     echo "{\"system\":\"$system\",\"rate\":$rate,\"failed\":true}" >>"$results"
     stop_system "$SYSTEM_PID"; SYSTEM_PID=""
