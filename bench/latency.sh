@@ -54,14 +54,7 @@ mkdir -p "$OUT"
 log() { printf '[latency] %s\n' "$*" >&2; }
 
 half_measured() { # system: half its median input records/s in the last compare.sh run, or nothing
-  [ -f target/bench/last-compare.jsonl ] || return 0
-  python3 - "$1" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open("target/bench/last-compare.jsonl") if l.strip()]
-rates = [r["input_records"] / r["done_s"] for r in rows if r["system"] == sys.argv[1] and not r.get("failed")]
-if rates:
-    print(int(statistics.median(rates) / 2))
-PY
+  python3 bench/report.py half-max --system "$1" --results target/bench/last-compare.jsonl
 }
 
 # messages_in rate seconds: how many messages make `seconds` of input at `rate` records/s.

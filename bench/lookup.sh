@@ -99,13 +99,7 @@ log() { printf '[lookup] %s\n' "$*" >&2; }
 
 if [ -n "${RATE:-}" ]; then
   RATE_SOURCE="set by RATE"
-elif [ -f target/bench/last-compare.jsonl ] && RATE=$(python3 - <<'PY'
-import json, statistics
-rows = [json.loads(l) for l in open("target/bench/last-compare.jsonl") if l.strip()]
-rates = [r["input_records"] / r["done_s"] for r in rows if r["system"] == "tracker" and not r.get("failed")]
-print(int(statistics.median(rates) / 2)) if rates else exit(1)
-PY
-); then
+elif RATE=$(python3 bench/report.py half-max --system tracker --results target/bench/last-compare.jsonl) && [ -n "$RATE" ]; then
   RATE_SOURCE="half the tracker's median input records/s in the last bench/compare.sh run"
 else
   RATE=20000
@@ -134,10 +128,11 @@ cpu_seconds() { sed 's/.*) //' "/proc/$1/stat" | awk -v hz="$CLK_TCK" '{ printf 
 # The machine's busy and total CPU time so far (all CPUs, in clock ticks; idle and iowait are not busy).
 machine_ticks() { awk '/^cpu / { total = 0; for (i = 2; i <= 9; i++) total += $i; print total - $5 - $6, total }' /proc/stat; }
 # Nanoseconds the threads of process $1 have waited, runnable, for a CPU (field 2 of schedstat).
-run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%d\n", s }'; }
+# %.0f, not %d: mawk clamps %d to 2^31 - 1 (2.1 s of nanoseconds).
+run_queue_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f\n", s }'; }
 
 metric() { # http-port name: the sum of the metric's samples (0 if absent)
-  { curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d", s }'
+  { curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%.0f", s }'
 }
 
 # start_tracker a|b app log: starts one instance with the SMS_TRACKER_* topic names in the
@@ -204,8 +199,9 @@ latency_phase() {
   loadgen=$!; PIDS+=("$loadgen")
   # The trackers' input rate over the lookups' measured span (WARMUP s after the first lookups).
   # And how busy the machine was, and how long the trackers' threads waited for a CPU, over it.
-  local m0 m1 q0 q1
+  local m0 m1 q0 q1 cpu0
   c0=$(consumed); t0=$(date +%s%3N); m0=$(machine_ticks); q0=$(($(run_queue_ns "$a") + $(run_queue_ns "$b")))
+  cpu0="$(cpu_seconds "$a") $(cpu_seconds "$b")"
   if ! wait "$driver"; then log "the driver failed:"; cat "$OUT/lookup-driver.log" >&2; exit 1; fi
   c1=$(consumed); t1=$(date +%s%3N); m1=$(machine_ticks); q1=$(($(run_queue_ns "$a") + $(run_queue_ns "$b")))
   kill -0 "$loadgen" 2>/dev/null || log "caution: the load generator ended before the driver (see $OUT/lat-loadgen.log)"
@@ -216,15 +212,17 @@ latency_phase() {
   local cpu_a cpu_b
   cpu_a=$(cpu_seconds "$a"); cpu_b=$(cpu_seconds "$b")
   stop_pid "$a"; stop_pid "$b"
-  python3 - "$c0" "$c1" "$t0" "$t1" "$RATE" "$cpu_a" "$cpu_b" "$load" "$m0" "$m1" "$q0" "$q1" >"$OUT/lat-trackers.json" <<'PY'
+  python3 - "$c0" "$c1" "$t0" "$t1" "$RATE" "$cpu_a" "$cpu_b" "$load" "$m0" "$m1" "$q0" "$q1" "$cpu0" >"$OUT/lat-trackers.json" <<'PY'
 import json, sys
 c0, c1, t0, t1, rate = (int(x) for x in sys.argv[1:6])
+cpu_a0, cpu_b0 = (float(x) for x in sys.argv[13].split())
 busy0, total0 = (int(x) for x in sys.argv[9].split())
 busy1, total1 = (int(x) for x in sys.argv[10].split())
 seconds = (t1 - t0) / 1000
 print(json.dumps({"rate": rate, "consumed": c1 - c0, "seconds": seconds, "load_before": float(sys.argv[8]),
                   "input_records_per_s": round((c1 - c0) / max(seconds, 1e-3)),
                   "cpu_a_s": float(sys.argv[6]), "cpu_b_s": float(sys.argv[7]),
+                  "cpu_a_span_s": round(float(sys.argv[6]) - cpu_a0, 2), "cpu_b_span_s": round(float(sys.argv[7]) - cpu_b0, 2),
                   "machine_busy_share": round((busy1 - busy0) / max(total1 - total0, 1), 3),
                   "run_queue_wait_s": round((int(sys.argv[12]) - int(sys.argv[11])) / 1e9, 2)}))
 PY

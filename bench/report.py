@@ -607,9 +607,20 @@ def latency(args):
         sys.exit(1)
 
 
+def half_max(args):
+    """Half of `--system`'s median input records/s in a bench/compare.sh results file (the rate
+    bench/latency.sh and bench/lookup.sh call half the maximum); nothing if it has no such run."""
+    if not os.path.exists(args.results):
+        return
+    rows = [json.loads(l) for l in open(args.results) if l.strip()]
+    rates = [r["input_records"] / r["done_s"] for r in rows if r["system"] == args.system and not r.get("failed")]
+    if rates:
+        print(int(statistics.median(rates) / 2))
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["compare", "latency", "receipts", "keeps-up"])
+    p.add_argument("mode", choices=["compare", "latency", "receipts", "keeps-up", "half-max"])
     p.add_argument("--system")
     p.add_argument("--live-search", default="")
     p.add_argument("--restart", default="0")
@@ -635,7 +646,8 @@ def main():
     p.add_argument("--wait-unknown", default="0")
     args = p.parse_args()
     try:
-        {"compare": compare, "latency": latency, "receipts": receipts, "keeps-up": keeps_up}[args.mode](args)
+        {"compare": compare, "latency": latency, "receipts": receipts, "keeps-up": keeps_up,
+         "half-max": half_max}[args.mode](args)
     finally:
         if args.docs:  # the figures go with the tables: not in SMOKE mode, nor with WRITE_DOCS=0
             plot(args)

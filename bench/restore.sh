@@ -29,7 +29,7 @@ use_run_names "$RUN"
 export SMS_TRACKER_INSTANCE_ID="bench-0"
 
 metric() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-consumed() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_records_consumed_total/ { s += $2 } END { printf "%d\n", s }'; }
+consumed() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_records_consumed_total/ { s += $2 } END { printf "%.0f\n", s }'; }
 
 target/release/sms-tracker --create-topics --partitions "$PARTITIONS" --http-listen "127.0.0.1:$PORT" >"$OUT/fill.log" 2>&1 &
 pid=$!
@@ -40,7 +40,7 @@ target/release/sms-loadgen --messages "$MESSAGES" --duplicate-share 0 --sent-top
   --summary-json "$OUT/loadgen.json" >/dev/null
 sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sent_records"])' "$OUT/loadgen.json")
 until [ "$(consumed)" -ge "$sent" ]; do sleep 0.2; done
-open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_state_entries/ && $1 ~ /kind="pending"/ { s += $2 } END { printf "%d\n", s }')
+open_entries=$(curl -fs "http://127.0.0.1:$PORT/metrics" | awk '$1 ~ /^sms_tracker_state_entries/ && $1 ~ /kind="pending"/ { s += $2 } END { printf "%.0f\n", s }')
 rss_filled=$(metric process_resident_memory_bytes)
 kill -TERM $pid; wait $pid
 

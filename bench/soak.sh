@@ -43,7 +43,7 @@ target/release/sms-loadgen --messages "$messages" --rate "$RATE" --duplicate-sha
   --quiet >"$OUT/loadgen.log" 2>&1 &
 loadgen=$!
 
-sum() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v re="$1" '$1 ~ re { s += $2 } END { printf "%d", s }'; }
+sum() { curl -fs "http://127.0.0.1:$PORT/metrics" | awk -v re="$1" '$1 ~ re { s += $2 } END { printf "%.0f", s }'; }
 echo "| t (s) | records consumed | statuses published | pending | awaiting message | terminal markers | RSS (MiB) |" | tee "$OUT/samples.md"
 echo "|---|---|---|---|---|---|---|" | tee -a "$OUT/samples.md"
 start=$SECONDS

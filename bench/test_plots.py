@@ -12,6 +12,7 @@ call it, to check that the tables' hook draws the figures beside the docs page, 
 import contextlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -181,6 +182,59 @@ class ReportHook(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertNotIn("wrote", done.stderr)
         self.assertFalse((plots.ROOT / "img").exists())
+
+
+class LookupBudget(unittest.TestCase):
+    """bench/lookup_budget.py: CPU per lookup is what a side spent beyond the same input's baseline
+    cell, per lookup sent beyond it; and bench/report.py half-max, the rate the lookup and latency
+    benchmarks call half the maximum."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="lookup-budget-"))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def cell(self, name, sent, cpu_a, cpu_b, cpu_driver, busy):
+        directory = self.tmp / name
+        directory.mkdir()
+        latency = {"count": 10, "p50_ms": 0.5, "p99_ms": 4.0}
+        (directory / "lookup.json").write_text(json.dumps({
+            "sent": sent, "sent_per_s": sent / 10, "local": latency, "forwarded": latency,
+            "driver": {"cpu_s": cpu_driver, "send_delay_p99_ms": 1.0}}))
+        (directory / "lat-trackers.json").write_text(json.dumps({
+            "rate": 1000, "input_records_per_s": 1000, "machine_busy_share": busy, "run_queue_wait_s": 1.5,
+            "cpu_a_s": 99.0, "cpu_b_s": 99.0, "cpu_a_span_s": cpu_a, "cpu_b_span_s": cpu_b}))
+        return directory
+
+    def test_cpu_per_lookup_is_counted_beyond_the_baseline(self):
+        base = self.cell("base", 10, 5.0, 4.0, 1.0, 0.5)
+        busy = self.cell("busy", 50_010, 7.0, 5.0, 3.5, 0.7)
+        cells = self.tmp / "cells.txt"
+        cells.write_text(f"10 1 {base}\n10 5000 {busy}\n")
+        done = subprocess.run([sys.executable, str(plots.ROOT / "bench" / "lookup_budget.py"), "--cells", str(cells),
+                               "--command", "test"], capture_output=True, text=True, cwd=plots.ROOT)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        # 2 s, 1 s and 2.5 s beyond the baseline over 50,000 more lookups: 40, 20 and 50 µs each.
+        self.assertIn("| 40 µs | 20 µs | 50 µs |", done.stdout)
+        # Half the machine spare before; at 5,001 lookups/s 0.30 cores in the trackers, 0.25 in the driver.
+        cores = os.cpu_count()
+        self.assertIn(f"{0.5 * cores:.2f} of its {cores} cores spare", done.stdout)
+        self.assertIn("took 0.30 cores in the two trackers and 0.25 in the driver", done.stdout)
+
+    def test_half_max_is_half_the_median_of_a_systems_finished_runs(self):
+        results = self.tmp / "results.jsonl"
+        rows = [{"system": "tracker", "input_records": 100, "done_s": 1.0},
+                {"system": "tracker", "input_records": 300, "done_s": 1.0},
+                {"system": "tracker", "input_records": 200, "done_s": 1.0},
+                {"system": "tracker", "input_records": 10_000, "done_s": 1.0, "failed": True},
+                {"system": "raw-pipe", "input_records": 900, "done_s": 1.0}]
+        results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        half = lambda system: subprocess.run(  # noqa: E731
+            [sys.executable, str(plots.ROOT / "bench" / "report.py"), "half-max", "--system", system,
+             "--results", str(results)], capture_output=True, text=True, cwd=plots.ROOT)
+        self.assertEqual(half("tracker").stdout.strip(), "100")
+        self.assertEqual(half("kstreams-tuned").stdout.strip(), "")
 
 
 if __name__ == "__main__":
