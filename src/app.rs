@@ -116,7 +116,8 @@ impl ApiListener {
     }
 
     fn serve(self, pipeline: &RunningPipeline, metrics: Arc<Metrics>) -> anyhow::Result<ServerHandle> {
-        let owners = Owners::new(pipeline.group.clone(), self.group_id, self.sent_topic, self.member);
+        let owners =
+            Owners::new(pipeline.group.clone(), self.group_id, self.sent_topic, self.member, pipeline.lookups.clone());
         let api = Api {
             lookups: pipeline.lookups.clone(),
             owners,

@@ -1,16 +1,21 @@
 //! Who answers for a partition this instance does not own: the group coordinator's view of the
-//! current generation ([`crate::kafka::owners`]), cached briefly so that a burst of lookups costs
-//! one DescribeGroups. The routes ask [`Owners::owner_of`] and nothing else.
+//! current generation ([`crate::kafka::owners`]), kept until this instance sees its own
+//! assignment change (every rebalance changes it: [`PartitionLookups::assignments_seen`]), so that
+//! lookups between rebalances — a person's now and then included — cost no DescribeGroups. The
+//! routes ask [`Owners::owner_of`] and nothing else.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::kafka::group::ConsumerGroup;
 use crate::kafka::owners::{Group, describe};
+use crate::pipeline::lookups::PartitionLookups;
 
-/// How long one answer of the coordinator is reused. Assignments change only on rebalances, and
-/// a forward that finds the owner gone drops the cache at once ([`Owners::forget`]).
-const CACHE_FOR: Duration = Duration::from_secs(2);
+/// The longest one answer of the coordinator is reused while this instance's assignment stays
+/// the same: a rebalance changes it first, and a forward that finds the owner gone or no longer
+/// owning drops the answer at once ([`Owners::forget`]). Bounds what an unforeseen change could
+/// cost: lookups forwarded to the wrong instance answer 503, never a wrong status.
+const CACHE_FOR: Duration = Duration::from_secs(30);
 /// A rebalance ends within moments: its answer is reused only briefly, to spare the coordinator
 /// a burst of lookups meanwhile.
 const CACHE_REBALANCING_FOR: Duration = Duration::from_millis(250);
@@ -39,14 +44,38 @@ pub struct Owners {
     topic: String,
     /// This instance's own member `client.id`.
     me: String,
-    cache: Mutex<Option<(Instant, Arc<Group>)>>,
+    /// This instance's partitions: when its assignment changes, the cached owners are stale.
+    lookups: Arc<PartitionLookups>,
+    cache: Mutex<Option<Cached>>,
     /// Held while the coordinator is asked: lookups that miss the cache together ask once.
     asking: tokio::sync::Mutex<()>,
 }
 
+/// One answer of the coordinator: when it was asked for, and this instance's
+/// [`PartitionLookups::assignments_seen`] just before.
+struct Cached {
+    at: Instant,
+    assignments_seen: u64,
+    group: Arc<Group>,
+}
+
+impl Cached {
+    /// Still the group's current owners, as far as this instance can tell at `now`.
+    fn fresh(&self, now: Instant, assignments_seen: u64) -> bool {
+        let fresh_for = if matches!(*self.group, Group::Stable(_)) { CACHE_FOR } else { CACHE_REBALANCING_FOR };
+        now.saturating_duration_since(self.at) < fresh_for && self.assignments_seen == assignments_seen
+    }
+}
+
 impl Owners {
-    pub fn new(group: Arc<dyn ConsumerGroup>, group_id: String, topic: String, me: String) -> Self {
-        Self { group, group_id, topic, me, cache: Mutex::new(None), asking: tokio::sync::Mutex::new(()) }
+    pub fn new(
+        group: Arc<dyn ConsumerGroup>,
+        group_id: String,
+        topic: String,
+        me: String,
+        lookups: Arc<PartitionLookups>,
+    ) -> Self {
+        Self { group, group_id, topic, me, lookups, cache: Mutex::new(None), asking: tokio::sync::Mutex::new(()) }
     }
 
     /// The instance owning `partition` in the current generation.
@@ -79,6 +108,8 @@ impl Owners {
         if let Some(group) = self.cached() {
             return Ok(group);
         }
+        // Read before asking: an assignment that changes meanwhile makes this answer stale.
+        let (at, assignments_seen) = (Instant::now(), self.lookups.assignments_seen());
         let (group, group_id, topic) = (self.group.clone(), self.group_id.clone(), self.topic.clone());
         let described =
             actix_rt::task::spawn_blocking(move || describe(&*group, &group_id, &topic, DESCRIBE_TIMEOUT)).await;
@@ -87,18 +118,46 @@ impl Owners {
             Ok(Err(error)) => return Err(format!("the group coordinator did not answer: {error}")),
             Err(_) => return Err("describing the group panicked".to_owned()),
         };
-        *self.lock() = Some((Instant::now(), group.clone()));
+        *self.lock() = Some(Cached { at, assignments_seen, group: group.clone() });
         Ok(group)
     }
 
     fn cached(&self) -> Option<Arc<Group>> {
         let cache = self.lock();
-        let (at, group) = cache.as_ref()?;
-        let fresh_for = if matches!(**group, Group::Stable(_)) { CACHE_FOR } else { CACHE_REBALANCING_FOR };
-        (at.elapsed() < fresh_for).then(|| group.clone())
+        let cached = cache.as_ref()?;
+        cached.fresh(Instant::now(), self.lookups.assignments_seen()).then(|| cached.group.clone())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Arc<Group>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn cached(group: Group) -> (Cached, Instant) {
+        let at = Instant::now();
+        (Cached { at, assignments_seen: 7, group: Arc::new(group) }, at)
+    }
+
+    #[test]
+    fn owners_are_kept_between_rebalances_and_dropped_by_one() {
+        let (stable, at) = cached(Group::Stable(HashMap::new()));
+        // A person's lookups minutes apart cost no DescribeGroups in between...
+        assert!(stable.fresh(at + Duration::from_secs(20), 7));
+        // ...until this instance's assignment changes: a rebalance.
+        assert!(!stable.fresh(at + Duration::from_millis(1), 8));
+        assert!(!stable.fresh(at + CACHE_FOR, 7));
+    }
+
+    #[test]
+    fn a_rebalancing_group_is_asked_again_soon() {
+        let (rebalancing, at) = cached(Group::Rebalancing);
+        assert!(rebalancing.fresh(at + Duration::from_millis(100), 7));
+        assert!(!rebalancing.fresh(at + CACHE_REBALANCING_FOR, 7));
     }
 }

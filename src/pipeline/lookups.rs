@@ -9,7 +9,7 @@
 //! "Looking up a message").
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use super::messages::{Answer, LookupAnswer};
@@ -78,16 +78,27 @@ pub struct PartitionLookups {
     /// The input topics' partition count: the gateway's partitioner maps ids onto it.
     partitions: i32,
     assigned: RwLock<HashMap<i32, Arc<SharedPartition>>>,
+    /// How many times the router has published: see [`Self::assignments_seen`].
+    publications: AtomicU64,
 }
 
 impl PartitionLookups {
     pub fn new(partitions: i32) -> Self {
-        Self { partitions, assigned: RwLock::new(HashMap::new()) }
+        Self { partitions, assigned: RwLock::new(HashMap::new()), publications: AtomicU64::new(0) }
     }
 
     /// Replaces the published partitions with the router's current ones.
     pub(super) fn publish(&self, assigned: HashMap<i32, Arc<SharedPartition>>) {
         *self.assigned.write().unwrap_or_else(PoisonError::into_inner) = assigned;
+        self.publications.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes whenever this instance's assignment does. The group's rebalances are eager (every
+    /// member gives up all its partitions and gets an assignment again), so every new generation
+    /// of the group changes it on every member: what was learned of other members' partitions
+    /// while it had another value is of an older generation.
+    pub fn assignments_seen(&self) -> u64 {
+        self.publications.load(Ordering::Acquire)
     }
 
     /// What the partition owning `id` (by the gateway's partitioner) holds of it here.

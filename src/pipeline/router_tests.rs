@@ -107,3 +107,19 @@ async fn a_lookup_is_answered_by_the_partition_the_gateway_put_the_id_in_after_w
     router.send(RevokeAll { commit: true }).await.unwrap().unwrap();
     assert!(matches!(lookup("m1").answer, Answer::NotAssigned), "given up");
 }
+
+#[actix_rt::test]
+async fn every_assignment_and_revocation_is_seen_by_the_lookups_even_the_same_partitions_again() {
+    let sink = TestSink::start(Ledger::default(), NEVER);
+    let (router, _health, lookups) = start_with_lookups(&sink);
+    let mut seen = vec![lookups.assignments_seen()];
+    for _ in 0..2 {
+        router.send(Assign(Assignment { partitions: vec![0], delivery_reports: Vec::new() })).await.unwrap();
+        seen.push(lookups.assignments_seen());
+        router.send(RevokeAll { commit: false }).await.unwrap().unwrap();
+        seen.push(lookups.assignments_seen());
+    }
+    seen.dedup();
+    // The API's cache of other instances' partitions is of an older generation after each one.
+    assert_eq!(seen.len(), 5, "every rebalance step changes what the lookups have seen: {seen:?}");
+}
