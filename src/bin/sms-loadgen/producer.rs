@@ -7,12 +7,13 @@
 //! from retries — so the only duplicates are the ones the generator planned.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use rdkafka::ClientConfig;
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
@@ -21,16 +22,29 @@ use crate::records::{PlannedRecord, Topic};
 
 /// How long librdkafka may keep retrying a record before reporting it failed.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long to wait for the producer id before sending anyway (a broker that is down at the
+/// start is waited for by the deliveries themselves, as before).
+const PRODUCER_ID_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Delivery outcomes, counted on librdkafka's polling thread.
+/// Delivery outcomes, counted on librdkafka's polling thread, and whether the producer has its id.
 #[derive(Default)]
 struct Deliveries {
     delivered: AtomicU64,
     failed: AtomicU64,
     first_error: Mutex<Option<String>>,
+    has_producer_id: AtomicBool,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        // librdkafka tells that its idempotent producer got its id only in its `eos` debug log:
+        // `Idempotent producer state change WaitPID -> Assigned` (facility IDEMPSTATE).
+        if facility == "IDEMPSTATE" && message.ends_with("-> Assigned") {
+            self.has_producer_id.store(true, Ordering::Release);
+        }
+        DefaultClientContext.log(level, facility, message);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -77,6 +91,13 @@ pub fn client_config(base: ClientConfig) -> ClientConfig {
         .set("linger.ms", "5")
         .set("compression.type", "lz4")
         .set("delivery.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string());
+    // The `eos` debug log says when the producer has its id (`Sender::new` waits for it); a
+    // `debug` the user set is kept.
+    let debug = match config.get("debug") {
+        Some(contexts) if !contexts.trim().is_empty() => format!("{contexts},eos"),
+        _ => "eos".to_owned(),
+    };
+    config.set("debug", debug);
     config
 }
 
@@ -91,6 +112,22 @@ impl Sender {
             delivery_reports_topic: None,
             enqueued: 0,
         })
+    }
+
+    /// Waits until the idempotent producer has its id, so that the first records are produced when
+    /// the clock starts rather than held in its queue meanwhile, and timed from their creation as
+    /// if the tracker had been slow. librdkafka asks for the id at once, but if no broker
+    /// connection is up at that moment it asks again only 500 ms later (docs/BENCHMARKS.md, "The
+    /// stall after a restart"). A gateway's long-lived producer has its id long before.
+    pub fn wait_for_producer_id(&self) {
+        let deadline = Instant::now() + PRODUCER_ID_TIMEOUT;
+        while !self.producer.context().has_producer_id.load(Ordering::Acquire) {
+            if Instant::now() >= deadline {
+                eprintln!("sms-loadgen: no producer id from the broker within {PRODUCER_ID_TIMEOUT:?}; sending anyway");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Where receipts go; without it, sending one is an error.
@@ -172,6 +209,21 @@ mod tests {
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("linger.ms"), Some("5"));
         assert_eq!(config.get("compression.type"), Some("lz4"));
+        assert_eq!(config.get("debug"), Some("eos"), "the log that tells when the producer has its id");
+        base = ClientConfig::new();
+        base.set("debug", "broker,msg");
+        assert_eq!(client_config(base).get("debug"), Some("broker,msg,eos"), "the user's debug is kept");
+    }
+
+    #[test]
+    fn the_producer_id_is_known_from_librdkafkas_state_change() {
+        let deliveries = Deliveries::default();
+        let debug = RDKafkaLogLevel::Debug;
+        deliveries.log(debug, "IDEMPSTATE", "Idempotent producer state change RequestPID -> WaitTransport");
+        deliveries.log(debug, "GETPID", "localhost:9092/1: Acquiring ProducerId");
+        assert!(!deliveries.has_producer_id.load(Ordering::Acquire));
+        deliveries.log(debug, "IDEMPSTATE", "Idempotent producer state change WaitPID -> Assigned");
+        assert!(deliveries.has_producer_id.load(Ordering::Acquire));
     }
 
     #[test]

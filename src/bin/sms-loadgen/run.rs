@@ -43,6 +43,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let sender = Sender::new(args.base_client(), &args.sent_topic, &args.responses_topic)?
         .with_delivery_reports(args.delivery_reports_topic.as_deref());
+    sender.wait_for_producer_id();
     let start_epoch_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut summary = Summary::new(seed);
     if args.messages <= ID_LISTS_UP_TO {
