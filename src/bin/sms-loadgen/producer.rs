@@ -116,9 +116,12 @@ impl Sender {
 
     /// Waits until the idempotent producer has its id, so that the first records are produced when
     /// the clock starts rather than held in its queue meanwhile, and timed from their creation as
-    /// if the tracker had been slow. librdkafka asks for the id at once, but if no broker
-    /// connection is up at that moment it asks again only 500 ms later (docs/BENCHMARKS.md, "The
-    /// stall after a restart"). A gateway's long-lived producer has its id long before.
+    /// if the tracker had been slow (docs/BENCHMARKS.md, "The stall after a restart"). librdkafka
+    /// asks for the id at once, but if no broker connection is up at that moment — it drops the
+    /// bootstrap connection once it knows the brokers, and connects to them only when needed — it
+    /// asks again only 500 ms later, or when a metadata answer comes. So this asks for the
+    /// topic's metadata meanwhile: that needs a connection, and its answer makes librdkafka ask
+    /// for the id over it. A gateway's long-lived producer has its id long before.
     pub fn wait_for_producer_id(&self) {
         let deadline = Instant::now() + PRODUCER_ID_TIMEOUT;
         while !self.producer.context().has_producer_id.load(Ordering::Acquire) {
@@ -126,6 +129,8 @@ impl Sender {
                 eprintln!("sms-loadgen: no producer id from the broker within {PRODUCER_ID_TIMEOUT:?}; sending anyway");
                 return;
             }
+            // An error is a broker not reachable yet: the deadline decides.
+            let _ = self.producer.client().fetch_metadata(Some(&self.sent_topic), Duration::from_millis(500));
             std::thread::sleep(Duration::from_millis(1));
         }
     }
