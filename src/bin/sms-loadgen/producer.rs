@@ -98,6 +98,9 @@ pub fn client_config(base: ClientConfig) -> ClientConfig {
         _ => "eos".to_owned(),
     };
     config.set("debug", debug);
+    // rust-rdkafka sets librdkafka's log level from the `log` crate's (RUST_LOG): at its default
+    // librdkafka would not emit that debug line at all. Emitted, it is still filtered by RUST_LOG.
+    config.set_log_level(RDKafkaLogLevel::Debug);
     config
 }
 
