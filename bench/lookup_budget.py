@@ -23,9 +23,8 @@ def load(directory):
         "kept_up": trackers["input_records_per_s"],
         "busy": trackers["machine_busy_share"],
         "run_queue_s": trackers.get("run_queue_wait_s"),
-        # The trackers' CPU over the measured span where recorded, else over their whole run.
-        "cpu": {"A": trackers.get("cpu_a_span_s", trackers["cpu_a_s"]), "B": trackers.get("cpu_b_span_s", trackers["cpu_b_s"]),
-                "driver": lookup["driver"]["cpu_s"]},
+        # The trackers' CPU over the measured span (their start-up left out), the driver's over its run.
+        "cpu": {"A": trackers["cpu_a_span_s"], "B": trackers["cpu_b_span_s"], "driver": lookup["driver"]["cpu_s"]},
         "sent": lookup["sent"],
         "sent_per_s": lookup["sent_per_s"],
         "local": lookup["local"],
@@ -57,7 +56,7 @@ def budget(cells):
     rows, shares = [], {}
     for share, lookups, cell in cells:
         base = shares.setdefault(share, {"base": cell})["base"]
-        shares[share]["last"] = (lookups, cell)
+        shares[share]["last"] = cell
         sides = {side: per_lookup_us(cell, base, side) for side in ("A", "B", "driver")}
         rows.append((share, lookups, cell, sides))
     return rows, shares
@@ -98,13 +97,12 @@ def main():
                    f"| {latency(cell['forwarded'])} | {cell['send_delay_p99_ms']:.1f} ms | {fmt_int(cell['kept_up'])} |")
     out.append("")
     for share, ends in shares.items():
-        base = ends["base"]
-        lookups, last = ends["last"]
+        base, last = ends["base"], ends["last"]
         if last is base:
             continue
         spare = (1 - base["busy"]) * cores
-        need = {side: (last["cpu"][side] - base["cpu"][side]) / max(last["sent"] - base["sent"], 1) * last["sent_per_s"]
-                for side in ("A", "B", "driver")}
+        # Cores: CPU seconds per lookup × lookups per second.
+        need = {side: (per_lookup_us(last, base, side) or 0) / 1e6 * last["sent_per_s"] for side in ("A", "B", "driver")}
         out.append(f"- Input at {share} %: with {fmt_int(base['sent_per_s'])} lookup/s the machine was "
                    f"{base['busy']:.0%} busy, {spare:.2f} of its {cores} cores spare; {fmt_int(last['sent_per_s'])} "
                    f"lookups/s took {need['A'] + need['B']:.2f} cores in the two trackers and {need['driver']:.2f} in "

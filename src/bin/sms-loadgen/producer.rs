@@ -91,7 +91,7 @@ pub fn client_config(base: ClientConfig) -> ClientConfig {
         .set("linger.ms", "5")
         .set("compression.type", "lz4")
         .set("delivery.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string());
-    // The `eos` debug log says when the producer has its id (`Sender::new` waits for it); a
+    // The `eos` debug log says when the producer has its id (`Sender::wait_for_producer_id`); a
     // `debug` the user set is kept.
     let debug = match config.get("debug") {
         Some(contexts) if !contexts.trim().is_empty() => format!("{contexts},eos"),
@@ -218,6 +218,7 @@ mod tests {
         assert_eq!(config.get("linger.ms"), Some("5"));
         assert_eq!(config.get("compression.type"), Some("lz4"));
         assert_eq!(config.get("debug"), Some("eos"), "the log that tells when the producer has its id");
+        assert_eq!(config.log_level, RDKafkaLogLevel::Debug, "emitted whatever RUST_LOG says");
         base = ClientConfig::new();
         base.set("debug", "broker,msg");
         assert_eq!(client_config(base).get("debug"), Some("broker,msg,eos"), "the user's debug is kept");
